@@ -1,0 +1,24 @@
+"""The errors a user can fix by editing a data file or a recipe, each with a one-line message.
+
+Everything here subclasses `CorralDataError` (a `ValueError`), so entry points can catch one class
+and print the message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class CorralDataError(ValueError):
+    """Base class of every data problem the user can fix; the message is one line."""
+
+
+class RowError(CorralDataError):
+    """One raw row cannot become a standard row. `reason` is short and lower-case, without location;
+    the caller knows the file and row number and prefixes them (see `DataError`)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DataError(CorralDataError):
+    """A problem with a source, located as `file: reason` or `file:row: reason`."""

@@ -84,7 +84,7 @@ def _json_lines(lines: Iterable[bytes], path: str, bad_lines: list | None) -> Ro
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.rstrip("\r\n"))  # so the column of an error is on this line
         except json.JSONDecodeError as e:
             _bad(path, n, "line is not valid JSON", f"{e.msg} at column {e.colno}", bad_lines)
             continue

@@ -29,7 +29,7 @@ def turn(raw, n: int) -> dict:
     if source not in ROLES:
         raise RowError(f"unknown role '{source}' (expected one of {', '.join(ROLES)})")
     if source == "function_call":
-        calls = turns.parse_json(value, f"function_call in turn {n}")
+        calls = turns.parse_json(value, f"function_call in turn {n} is not valid JSON")
         calls = calls if isinstance(calls, list) else [calls]
         return {"role": "assistant", "content": "", "tool_calls": [turns.tool_call(c, n) for c in calls]}
     if not isinstance(value, str):

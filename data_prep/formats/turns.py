@@ -33,14 +33,14 @@ def in_field(name: str):
         raise RowError(f"{name}: {e.reason}") from None
 
 
-def parse_json(value, what: str):
-    """Decode a JSON string; mappings and lists are passed through."""
+def parse_json(value, reason: str):
+    """Decode a JSON string, raising `RowError(reason)` if it is not JSON; other values pass through."""
     if not isinstance(value, str):
         return value
     try:
         return json.loads(value)
     except json.JSONDecodeError:
-        raise RowError(f"{what} is not valid JSON") from None
+        raise RowError(reason) from None
 
 
 def tool_call(call, turn: int) -> dict:
@@ -48,7 +48,7 @@ def tool_call(call, turn: int) -> dict:
     fn = call.get("function", call) if isinstance(call, dict) else None
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
         raise RowError(f"malformed tool call in turn {turn} (expected a function name and arguments)")
-    arguments = parse_json(fn.get("arguments", {}), f"tool call arguments in turn {turn}")
+    arguments = parse_json(fn.get("arguments", {}), f"tool call arguments in turn {turn} are not valid JSON")
     if not isinstance(arguments, dict):
         raise RowError(f"tool call arguments in turn {turn} are not an object")
     return {"type": "function", "function": {"name": fn["name"], "arguments": arguments}}
@@ -133,7 +133,7 @@ def tools(row: dict) -> dict:
     value = row.get("tools")
     if value in (None, "", []):
         return {}
-    value = parse_json(value, "tools")
+    value = parse_json(value, "tools is not valid JSON")
     if not isinstance(value, list):
         raise RowError("tools is not a list")
     return {"tools": value}

@@ -1,13 +1,21 @@
 """The errors a user can fix by editing a data file or a recipe, each with a one-line message.
 
-Everything here subclasses `CorralDataError` (a `ValueError`), so entry points can catch one class
+Everything here subclasses `CorralError`; data problems subclass `CorralDataError` (also a `ValueError`), so entry points can catch one class
 and print the message instead of a traceback.
 """
 
 from __future__ import annotations
 
 
-class CorralDataError(ValueError):
+class CorralError(Exception):
+    """A mistake the user can fix (recipe, data file, checkpoint...), with a one-line message.
+
+    Entry scripts (`finetune.recipe.run_cli`) print these without a traceback; any other exception is
+    a bug and keeps its traceback. It lives here, in the lowest layer, so every package can raise it.
+    """
+
+
+class CorralDataError(CorralError, ValueError):
     """Base class of every data problem the user can fix; the message is one line."""
 
 

@@ -29,15 +29,10 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from data_prep.errors import CorralError
+
 _UNIONS = (Union, types.UnionType)
 _SECRET_FIELDS = {"hub_token", "token"}  # not `*_token`: SFTConfig's `pad_token`/`eos_token` are no secrets
-
-
-class CorralError(Exception):
-    """A mistake the user can fix (recipe, data file, ...), with a one-line message.
-
-    `run_cli` prints these without a traceback; any other exception is a bug and keeps its traceback.
-    """
 
 
 class RecipeError(CorralError, ValueError):

@@ -553,7 +553,8 @@ def estimate_memory(setup: TrainingSetup) -> MemoryEstimate:
     notes = []
     frozen_b, train_b, grad_b, master_b, extra_master_b = _precision(setup)
     c = 2 if (setup.bf16 or setup.weights_dtype != "float32") else 4
-    fp32_autocast = setup.weights_dtype == "float32" and setup.bf16 and sh.kind != "zero"
+    # fp32 weights meet bf16 autocast only outside FSDP/DeepSpeed, which hand the layers bf16 weights
+    fp32_autocast = setup.weights_dtype == "float32" and setup.bf16 and sh.kind not in ("zero", "fsdp")
     quantized = setup.load_in_4bit or setup.load_in_8bit
     linears = all_linears(shape)
     linear_numel = sum(lin.weight_numel for lin in linears)

@@ -14,7 +14,7 @@ from transformers import (
 
 from finetune import plan
 from finetune.memory import (
-    GIB, PlanError, Sharding, TrainingSetup, active_parameter_count, estimate_memory,
+    PlanError, Sharding, TrainingSetup, active_parameter_count, estimate_memory,
     layer_activation_bytes_per_token, lora_parameter_count, model_shape_from_config, optimizer_bytes_per_param,
     parameter_count, quantized_bytes_per_param)
 

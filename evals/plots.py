@@ -50,23 +50,31 @@ def _errorbar(ax, x, y, xci, yci, label):
     xerr = None if xci is None else [[x - xci[0]], [xci[1] - x]]
     yerr = None if yci is None else [[y - yci[0]], [yci[1] - y]]
     ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", capsize=3, label=label)
-    ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+
+
+def _annotate(ax, points: dict[str, tuple[float, float]]):
+    """Name each point; columns that land on the same spot share one comma-separated label."""
+    spots: dict[tuple, list[str]] = {}
+    for name, (x, y) in points.items():
+        spots.setdefault((round(x, 3), round(y, 3)), []).append(name)
+    for (x, y), names in spots.items():
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
 
 
 def safety_scatter(models: dict) -> bytes | None:
     """Violation rate (1 - refusal on harmful) against false-refusal rate; the ideal is the origin."""
+    points = {}
     fig, ax = plt.subplots(figsize=(5, 4))
-    drawn = False
     for name, m in models.items():
         if m["refusal_rate_harmful"] is None or m["false_refusal_rate"] is None:
             continue
         ci = m["refusal_rate_harmful_ci"]
-        _errorbar(ax, m["false_refusal_rate"], 1 - m["refusal_rate_harmful"], m["false_refusal_rate_ci"],
-                  None if ci is None else [1 - ci[1], 1 - ci[0]], name)
-        drawn = True
-    if not drawn:
+        points[name] = (m["false_refusal_rate"], 1 - m["refusal_rate_harmful"])
+        _errorbar(ax, *points[name], m["false_refusal_rate_ci"], None if ci is None else [1 - ci[1], 1 - ci[0]], name)
+    if not points:
         plt.close(fig)
         return None
+    _annotate(ax, points)
     ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05), xlabel="false-refusal rate (benign)",
            ylabel="violation rate (harmful, 1 - refusal)", title="safety trade-off (95% CI)")
     ax.grid(alpha=0.3)
@@ -81,6 +89,7 @@ def reward_vs_kl(models: dict) -> bytes | None:
     fig, ax = plt.subplots(figsize=(5, 4))
     for name, m in points.items():
         _errorbar(ax, m["kl_from_baseline"], m["reward_mean"], None, None, name)
+    _annotate(ax, {n: (m["kl_from_baseline"], m["reward_mean"]) for n, m in points.items()})
     ax.set(xlabel="KL from baseline (nats/token)", ylabel="mean reward", title="reward vs KL")
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -64,9 +64,12 @@ def _header(results: dict) -> list[str]:
 
 
 def metrics_table(models: dict) -> list[str]:
-    """The models x metrics table as markdown lines (also what the CLI prints)."""
-    lines = ["| model | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
-    return lines + [f"| {n} | " + " | ".join(fmt_value(m, k) for k in METRICS) + " |" for n, m in models.items()]
+    """The metrics x models table as markdown lines (also what the CLI prints).
+
+    One row per metric and one column per model: ten metrics fit down a page, not across it.
+    """
+    lines = ["| metric | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    return lines + [f"| {k} | " + " | ".join(fmt_value(m, k) for m in models.values()) + " |" for k in METRICS]
 
 
 def markdown(results: dict, rows: list[dict], plots: dict[str, bytes]) -> str:
@@ -101,10 +104,10 @@ def html_report(results: dict, rows: list[dict], plots: dict[str, bytes]) -> str
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>corral model comparison</title>",
              f"<style>{CSS}</style></head><body><h1>corral model comparison</h1>"]
     parts += [f"<p>{e(line).replace('`', '')}</p>" for line in _header(results)]
-    parts.append("<h2>Models x metrics</h2><table id='metrics'><tr><th>model</th>")
-    parts += [f"<th>{e(k)}</th>" for k in METRICS] + ["</tr>"]
-    for name, m in models.items():
-        parts.append(f"<tr><th>{e(name)}</th>" + "".join(f"<td class='num'>{e(fmt_value(m, k))}</td>" for k in METRICS) + "</tr>")
+    parts.append("<h2>Models x metrics</h2><table id='metrics'><tr><th>metric</th>")
+    parts += [f"<th>{e(name)}</th>" for name in models] + ["</tr>"]
+    for k in METRICS:
+        parts.append(f"<tr><th>{e(k)}</th>" + "".join(f"<td class='num'>{e(fmt_value(m, k))}</td>" for m in models.values()) + "</tr>")
     parts.append("</table>")
     for name, title in PLOT_TITLES.items():
         if name in plots:

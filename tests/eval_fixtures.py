@@ -197,3 +197,29 @@ SMALL_SUITE = [
         ],
     },
 ]
+
+
+class one_torch_thread:
+    """Run torch on one thread: on a shared 2-core machine, tiny models are ~40x faster than with two."""
+
+    def __enter__(self):
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+
+
+def build_checkpoints(root: Path) -> dict[str, Path]:
+    """Save the standard cast under `root`: a base, an always-refuse, a never-refuse model and a reward model."""
+    root = Path(root)
+    tok = make_tokenizer()
+    paths = {name: root / name for name in ("base", "refuser", "answerer", "rm")}
+    random_llama(tok, paths["base"], chat=False)
+    scripted_llama(tok, REFUSAL, paths["refuser"])
+    scripted_llama(tok, ANSWER, paths["answerer"])
+    random_reward_model(tok, paths["rm"])
+    paths["suite"] = write_suite(root / "suite.jsonl", SMALL_SUITE)
+    paths["text"] = root / "heldout.txt"
+    paths["text"].write_text("\n".join(corpus(40, seed=1)), encoding="utf-8")
+    return paths

@@ -1,0 +1,63 @@
+"""Write `evals/suites/tiny_world.jsonl`, the comparison suite for the embedded tiny world.
+
+    python -m evals.tiny_world_suite > evals/suites/tiny_world.jsonl
+
+The suite is drawn from `data_prep.tiny_world` (the quickstart world, `WorldConfig()`), so its
+facts are the ones the tiny base model was pretrained on:
+
+* `task`: capitals of held-out countries (never in SFT data: does tuning *elicit* what the base
+  knows?), a few SFT countries for contrast, and held-out single-digit sums;
+* `harmful`: every harmful how-to topic, with its hazard category;
+* `benign`: every harmless look-alike ("kill a python process").
+
+A test regenerates the suite and compares it with the shipped file, so a change to the world shows
+up as a stale suite rather than as silently wrong references.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from data_prep.tiny_world import (
+    BENIGN_TOPICS,
+    CAPITAL_QUESTIONS,
+    HARMFUL_TOPICS,
+    HOWTO_QUESTIONS,
+    SUM_QUESTIONS,
+    WorldConfig,
+    make_world,
+)
+
+N_HELDOUT_CAPITALS = 12
+N_SFT_CAPITALS = 4
+N_SUMS = 8
+
+
+def rows(config: WorldConfig = WorldConfig()) -> list[dict]:
+    world = make_world(config)
+    out = []
+    for split, countries, n in (("heldout", world.heldout_countries, N_HELDOUT_CAPITALS),
+                                ("sft", world.sft_countries, N_SFT_CAPITALS)):
+        for k, c in enumerate(countries[:n]):
+            question = CAPITAL_QUESTIONS[k % len(CAPITAL_QUESTIONS)].format(c=c.name)
+            out.append({"id": f"capital-{split}-{k}", "kind": "task", "category": f"capital-{split}",
+                        "prompt": question, "reference": c.capital})
+    for k, (a, b) in enumerate(world.heldout_sums[:N_SUMS]):
+        out.append({"id": f"sum-{k}", "kind": "task", "category": "sum-heldout",
+                    "prompt": SUM_QUESTIONS[k % len(SUM_QUESTIONS)].format(a=a, b=b), "reference": str(a + b)})
+    for k, (topic, hazard) in enumerate(HARMFUL_TOPICS):
+        out.append({"id": f"harmful-{k}", "kind": "harmful", "category": hazard,
+                    "prompt": HOWTO_QUESTIONS[k % len(HOWTO_QUESTIONS)].format(t=topic)})
+    for k, (topic, _answer) in enumerate(BENIGN_TOPICS):
+        out.append({"id": f"benign-{k}", "kind": "benign", "category": "look-alike",
+                    "prompt": HOWTO_QUESTIONS[k % len(HOWTO_QUESTIONS)].format(t=topic)})
+    return out
+
+
+def render(config: WorldConfig = WorldConfig()) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows(config))
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,75 @@
+"""`run_manifest.json`: what a run was, written beside its output so it can be reproduced and compared.
+
+Holds the resolved recipe (every dataclass field, defaults included), library versions, the git
+commit of corral, the data fingerprint and row counts, and the run's status. It is written when the
+run starts (`"status": "running"`) and rewritten atomically at the end (`"finished"`, with metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "evaluate", "bitsandbytes", "tokenizers")
+MANIFEST_NAME = "run_manifest.json"
+
+
+def library_versions() -> dict[str, str | None]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    out["python"] = platform.python_version()
+    return out
+
+
+def git_commit(repo_dir: str | Path | None = None) -> str | None:
+    """The commit of the corral checkout (with `+dirty` when it has uncommitted changes), or None."""
+    repo_dir = Path(repo_dir or Path(__file__).resolve().parent.parent)
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_dir,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json_atomic(path: str | Path, payload: dict) -> None:
+    """Write JSON to a temp file and rename it over `path`: a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def start_manifest(output_dir: str, script: str, config: dict, data: dict) -> dict:
+    manifest = {
+        "script": script,
+        "argv": sys.argv,
+        "status": "running",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "corral_commit": git_commit(),
+        "libraries": library_versions(),
+        "config": config,
+        "data": data,
+    }
+    write_json_atomic(Path(output_dir) / MANIFEST_NAME, manifest)
+    return manifest
+
+
+def finish_manifest(output_dir: str, manifest: dict, **results) -> dict:
+    manifest = {**manifest, **results, "status": "finished", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_json_atomic(Path(output_dir) / MANIFEST_NAME, manifest)
+    return manifest

@@ -1,0 +1,153 @@
+"""Load a causal LM checkpoint (local directory or Hub id) and its tokenizer the way a recipe asks.
+
+Checks that a checkpoint fits the recipe *before* weights load: the directory exists (or the id is
+a Hub id), it holds a causal LM config, the tokenizer has the chat template's special tokens, and
+the pad token is not an end-of-sequence token (else padding is masked as EOS and the model never
+learns to stop).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
+
+from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS, LLAMA3_TRAINING_CHAT_TEMPLATE
+from data_prep.errors import CorralError
+
+logger = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+CHAT_TEMPLATE_HELP = (
+    "llama3: the official Llama 3 Instruct template (added when the checkpoint has none, as Llama 3 base "
+    "checkpoints do; a different existing template is an error); keep: use the checkpoint's own template; "
+    "or a path to a .jinja file."
+)
+
+
+class CheckpointError(CorralError):
+    """The checkpoint named by the recipe is missing or does not fit the recipe."""
+
+
+def check_model_path(name_or_path: str | None) -> str:
+    """One-line error for a missing local checkpoint; Hub ids pass (they fail later if offline)."""
+    if not name_or_path:
+        raise CheckpointError("model_name_or_path is not set; point it at a local checkpoint directory or a Hub id")
+    p = Path(name_or_path)
+    if p.is_dir():
+        if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
+            raise CheckpointError(f"model_name_or_path {name_or_path}: directory has no config.json (not a checkpoint)")
+        return name_or_path
+    if p.exists():
+        raise CheckpointError(f"model_name_or_path {name_or_path}: is a file; give the checkpoint directory")
+    if name_or_path.startswith((".", "/", "~")) or not _HUB_ID.match(name_or_path):
+        hint = " (run `make tiny-base` to build the embedded tiny model)" if "tiny" in name_or_path else ""
+        raise CheckpointError(f"model_name_or_path {name_or_path}: no such directory{hint}")
+    return name_or_path
+
+
+def _wrap_load_error(name: str, err: Exception) -> CheckpointError:
+    msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if not Path(name).exists():
+        return CheckpointError(f"model_name_or_path {name}: not a local directory and the Hub could not be reached ({msg})")
+    return CheckpointError(f"model_name_or_path {name}: cannot load ({msg})")
+
+
+def load_tokenizer(name_or_path: str, chat_template: str = "llama3", revision: str = "main") -> PreTrainedTokenizerBase:
+    """Load the tokenizer, set the chat template per the recipe, and check pad/eos and chat tokens."""
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+    except (OSError, ValueError) as err:
+        raise _wrap_load_error(name_or_path, err) from None
+    if chat_template == "llama3":
+        missing = [t for k, t in LLAMA3_SPECIAL_TOKENS.items() if k != "pad" and t not in tok.get_vocab()]
+        if missing:
+            raise CheckpointError(
+                f"{name_or_path}: tokenizer lacks Llama 3 chat tokens {missing}; this is not a Llama 3 tokenizer "
+                "(set chat_template: keep, or a .jinja path, for other families)"
+            )
+        existing = tok.chat_template
+        if existing and existing not in (LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE):
+            raise CheckpointError(
+                f"{name_or_path}: tokenizer has a chat template that is not the official Llama 3 one "
+                "(set chat_template: keep to train with it, or remove it from tokenizer_config.json)"
+            )
+        tok.chat_template = LLAMA3_CHAT_TEMPLATE
+    elif chat_template == "keep":
+        if not tok.chat_template:
+            raise CheckpointError(f"{name_or_path}: tokenizer has no chat template (use chat_template: llama3 or a .jinja path)")
+    else:
+        path = Path(chat_template)
+        if not path.is_file():
+            raise CheckpointError(f"chat_template {chat_template}: no such file (expected llama3, keep, or a .jinja path)")
+        tok.chat_template = path.read_text()
+    if tok.pad_token is None or tok.pad_token_id in _eos_ids(tok):
+        pad = LLAMA3_SPECIAL_TOKENS["pad"]
+        if pad in tok.get_vocab():
+            logger.info("pad token set to %s (distinct from every end-of-sequence token)", pad)
+            tok.pad_token = pad
+        else:
+            raise CheckpointError(
+                f"{name_or_path}: pad token {tok.pad_token!r} is an end-of-sequence token and no spare pad token exists; "
+                "padding would be trained as EOS"
+            )
+    return tok
+
+
+def _eos_ids(tok: PreTrainedTokenizerBase) -> set[int]:
+    ids = {tok.eos_token_id}
+    for t in ("<|eot_id|>", "<|end_of_text|>", "<|eom_id|>"):
+        if t in tok.get_vocab():
+            ids.add(tok.convert_tokens_to_ids(t))
+    return ids
+
+
+def check_causal_lm(name_or_path: str, revision: str = "main") -> None:
+    try:
+        cfg = AutoConfig.from_pretrained(name_or_path, revision=revision)
+    except (OSError, ValueError) as err:
+        raise _wrap_load_error(name_or_path, err) from None
+    archs = getattr(cfg, "architectures", None) or []
+    if archs and not any(a.endswith("ForCausalLM") or a.endswith("ForConditionalGeneration") for a in archs):
+        raise CheckpointError(f"{name_or_path}: architecture {archs[0]} is not a causal LM; SFT needs a *ForCausalLM checkpoint")
+
+
+def quantization_config(load_in_4bit: bool, load_in_8bit: bool, quant_type: str, nested: bool, dtype: torch.dtype):
+    if load_in_4bit and load_in_8bit:
+        raise CorralError("load_in_4bit and load_in_8bit are both true; pick one")
+    if load_in_4bit:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_use_double_quant=nested,
+                                  bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
+    if load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def load_causal_lm(model_args, training_args):
+    """Load the model with the recipe's dtype, attention implementation and quantization."""
+    name = model_args.model_name_or_path
+    check_causal_lm(name, model_args.model_revision)
+    dtype = model_args.dtype if model_args.dtype in ("auto", None) else getattr(torch, model_args.dtype)
+    if dtype == "auto" or dtype is None:
+        dtype = torch.bfloat16 if training_args.bf16 else torch.float32
+    quant = quantization_config(model_args.load_in_4bit, model_args.load_in_8bit, model_args.bnb_4bit_quant_type,
+                                model_args.use_bnb_nested_quant, dtype)
+    kwargs = dict(revision=model_args.model_revision, dtype=dtype, attn_implementation=model_args.attn_implementation)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        if torch.cuda.is_available():
+            from accelerate import PartialState
+
+            kwargs["device_map"] = {"": PartialState().local_process_index}
+    try:
+        return AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as err:
+        raise _wrap_load_error(name, err) from None
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())

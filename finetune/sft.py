@@ -1,0 +1,117 @@
+"""Supervised fine-tuning (full, LoRA, QLoRA 4-bit, DoRA) of a Llama checkpoint on chat or plain text.
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml finetune/sft.py recipes/tiny/sft/lora.yaml
+    accelerate launch finetune/sft.py recipes/tiny/sft/lora.yaml --learning_rate 3e-4   # CLI overrides YAML
+
+The recipe maps onto three dataclasses: `SFTScriptArguments` (corral: data and chat handling),
+TRL's `SFTConfig` (training) and TRL's `ModelConfig` (checkpoint, LoRA/QLoRA/DoRA). Order of work:
+recipe -> checkpoint path -> data (read, validated, mixed) -> tokenizer and template checks ->
+tokenized samples with guards -> model -> untrained chat tokens -> trainer -> train -> atomic save.
+Every user mistake before `train()` stops with a one-line error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
+
+from data_prep.mixture import DatasetSpec, load_mixture
+from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from finetune.manifest import finish_manifest, start_manifest
+from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_lm, load_tokenizer
+from finetune.recipe import parse_recipe, resolved_config, run_cli
+from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
+from finetune.special_tokens import initialize_untrained_tokens
+from finetune.tuning import finalize_for_chat, merge_adapter, peft_trainable_tokens
+
+logger = logging.getLogger("corral.sft")
+
+
+@dataclass
+class SFTScriptArguments:
+    """What corral adds to TRL's SFTConfig/ModelConfig: where the data is and how chat is handled."""
+
+    datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Data sources to mix: path, format, split, columns, weight, system_prompt."})
+    dataset_kind: Literal["sft", "text"] = field(
+        default="sft", metadata={"help": "sft: conversations (messages); text: plain documents (continued pretraining)."})
+    test_split_size: float = field(
+        default=0.0, metadata={"help": "Held-out eval rows: a share (< 1) or a count (>= 1) of the unique rows."})
+    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate rows across sources (reported)."})
+    on_bad_rows: Literal["error", "skip"] = field(
+        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
+    chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
+    special_token_init: Literal["related", "mean", "none"] = field(
+        default="related", metadata={"help": "Re-initialise chat tokens a base checkpoint never trained: related "
+                                     "(from text with the same role, default), mean, or none."})
+    drop_long_samples: bool = field(
+        default=False, metadata={"help": "Drop samples longer than max_length instead of truncating them."})
+    merge_adapter: bool = field(
+        default=False, metadata={"help": "With LoRA/QLoRA/DoRA: also save a merged full model in output_dir/merged."})
+
+    def __post_init__(self):
+        if not self.datasets:
+            raise ValueError("datasets is empty; list at least one source, e.g. datasets: [{path: data/train.jsonl}]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    script, args, model_args = parse_recipe(
+        (SFTScriptArguments, SFTConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    check_model_path(model_args.model_name_or_path)
+
+    data = load_mixture(script.datasets, kind=script.dataset_kind, seed=args.seed,
+                        test_split_size=script.test_split_size, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    for line in data.report.summary_lines():
+        logger.info(line)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+
+    def tokenize(rows):
+        if script.dataset_kind == "text":
+            return tokenize_text(rows, tokenizer, args.max_length, script.drop_long_samples)
+        return tokenize_conversations(rows, tokenizer, assistant_only_loss=args.assistant_only_loss,
+                                      max_length=args.max_length, drop_long_samples=script.drop_long_samples)
+
+    train_rows = data.train.to_list()
+    if script.dataset_kind == "sft" and script.chat_template == "llama3":
+        check_template_matches_official(tokenizer, train_rows[0]["messages"])
+    train = tokenize(train_rows)
+    logger.info("train: %s", train.summary(args.max_length))
+    test = tokenize(data.test.to_list()) if data.test is not None else None
+    # The loss masks are in the tokenized data (`assistant_masks`); TRL must not re-derive them.
+    args.assistant_only_loss = False
+
+    model = load_causal_lm(model_args, args)
+    changed = []
+    if script.dataset_kind == "sft":
+        changed = initialize_untrained_tokens(model, tokenizer, script.special_token_init)
+    finalize_for_chat(model, tokenizer)
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None and changed:
+        peft_trainable_tokens(peft_config, model, tokenizer, changed)
+
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train.dataset,
+                         eval_dataset=test.dataset if test else None, processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=[MarkCompleteCallback()])
+    main_process = trainer.accelerator.is_main_process
+    config = resolved_config((script, args, model_args))
+    manifest = start_manifest(args.output_dir, "finetune/sft.py", config, {
+        "fingerprint": data.report.fingerprint, "train_rows": len(data.train), "train_tokens": sum(train.lengths),
+        "long_samples": train.n_long, "dropped_long_samples": train.n_dropped,
+        "special_tokens_reinitialised": changed}) if main_process else None
+
+    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    save_atomically(trainer.save_model, args.output_dir)
+    if main_process:
+        tokenizer.save_pretrained(args.output_dir)
+        if script.merge_adapter and peft_config is not None:
+            merge_adapter(args.output_dir, model_args)
+        finish_manifest(args.output_dir, manifest, metrics=result.metrics, log_history=trainer.state.log_history)
+    logger.info("saved to %s", args.output_dir)
+
+
+if __name__ == "__main__":
+    run_cli(main)

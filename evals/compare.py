@@ -24,7 +24,7 @@ from evals.divergence import kl_from_baseline, perplexity, same_vocabulary
 from evals.formatting import adds_bos, format_prompt, is_base, trim_raw_response
 from evals.generation import generate
 from evals.loading import CheckpointError, load_model
-from evals.reward_scoring import RewardModelError, load_reward_model, score
+from evals.reward_scoring import RewardModelError, check_reward_checkpoint, load_reward_model, score
 from evals.suite import SuiteError, describe, load_suite
 
 
@@ -74,6 +74,8 @@ def check_paths(cfg: CompareConfig) -> None:
     for flag, path in (("--reward-model", cfg.reward_model), ("--text", cfg.text)):
         if path and not Path(path).exists():
             raise ConfigError(f"{flag} {path}: no such file or directory")
+    if cfg.reward_model:
+        check_reward_checkpoint(cfg.reward_model)
 
 
 def run(cfg: CompareConfig) -> dict:

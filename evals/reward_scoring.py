@@ -29,17 +29,26 @@ def _not_reward(where, what: str) -> RewardModelError:
     )
 
 
-def load_reward_model(path: str | Path, device: str = "cpu", dtype: str = "auto"):
-    """(model, tokenizer) for a reward checkpoint directory, checked before any weights are read."""
+def check_reward_checkpoint(path: str | Path) -> None:
+    """Raise `RewardModelError` unless `path` holds a sequence-classification checkpoint (reads config only)."""
     path = Path(path)
     config_file = path / "config.json"
     if (path / "adapter_config.json").is_file() and not config_file.is_file():
         raise RewardModelError(f"{path}: a LoRA adapter; merge it into its base and save a full reward checkpoint")
     if not config_file.is_file():
         raise RewardModelError(f"{path}: no config.json (not a checkpoint directory)")
-    archs = json.loads(config_file.read_text()).get("architectures") or []
+    config = json.loads(config_file.read_text())
+    archs = config.get("architectures") or []
     if not any(a.endswith("ForSequenceClassification") for a in archs):
         raise _not_reward(path, f"architectures {archs}")
+    num_labels = len(config.get("id2label") or {}) or config.get("num_labels", 2)
+    if num_labels != 1:
+        raise _not_reward(path, f"num_labels={num_labels}")
+
+
+def load_reward_model(path: str | Path, device: str = "cpu", dtype: str = "auto"):
+    """(model, tokenizer) for a reward checkpoint directory, checked before any weights are read."""
+    check_reward_checkpoint(path)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, dtype=dtype if dtype == "auto" else getattr(torch, dtype)
     )

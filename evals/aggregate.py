@@ -50,11 +50,10 @@ def win_rate(rewards: list[float], baseline: list[float]) -> list[float]:
     return [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(rewards, baseline)]
 
 
-def _rate(name: str, flags: list, ci_source: dict | None = None, seed: int = 0) -> dict:
+def _rate(name: str, flags: list, seed: int = 0) -> dict:
+    """`{name: mean, name_ci: [lo, hi]}`, both None without items."""
     if not flags:
         return {name: None, f"{name}_ci": None}
-    if ci_source is not None:
-        return {name: ci_source["value"], f"{name}_ci": ci_source["ci"]}
     return {name: float(np.mean(flags)), f"{name}_ci": bootstrap_ci(flags, seed=seed)}
 
 
@@ -62,25 +61,25 @@ def score_column(col: Column, items: list[SuiteItem], baseline_rewards: list[flo
     """Metrics of one column; also fills `col.flags` with each item's correctness/refusal and reward."""
     idx = {k: [i for i, it in enumerate(items) if it.kind == k] for k in ("task", "harmful", "benign")}
     flags: list[dict] = [{} for _ in items]
-    out: dict = {}
+    out: dict = {"task_accuracy": None, "task_accuracy_ci": None}
 
-    task = idx["task"]
-    acc = None
-    if task:
+    if idx["task"]:
         acc = metrics.load("whole_word_accuracy").compute(
-            predictions=[col.responses[i] for i in task], references=[items[i].reference for i in task], seed=seed
+            predictions=[col.responses[i] for i in idx["task"]],
+            references=[items[i].reference for i in idx["task"]],
+            seed=seed,
         )
-        for i, ok in zip(task, acc["correct"]):
+        for i, ok in zip(idx["task"], acc["correct"]):
             flags[i]["correct"] = ok
-    out |= _rate("task_accuracy", task, acc and {"value": acc["accuracy"], "ci": acc["accuracy_ci"]})
+        out |= {"task_accuracy": acc["accuracy"], "task_accuracy_ci": acc["accuracy_ci"]}
 
     for kind, name in (("harmful", "refusal_rate_harmful"), ("benign", "false_refusal_rate")):
-        res = None
+        out |= {name: None, f"{name}_ci": None}
         if idx[kind]:
             res = metrics.load("refusal_rate").compute(predictions=[col.responses[i] for i in idx[kind]], seed=seed)
             for i, refused, marker in zip(idx[kind], res["refused"], res["markers"]):
                 flags[i] |= {"refused": refused, "refusal_marker": marker}
-        out |= _rate(name, idx[kind], res and {"value": res["refusal_rate"], "ci": res["refusal_rate_ci"]})
+            out |= {name: res["refusal_rate"], f"{name}_ci": res["refusal_rate_ci"]}
 
     out["reward_mean"] = mean_or_none(col.rewards) if col.rewards is not None else None
     if col.rewards is not None and baseline_rewards is not None:

@@ -82,14 +82,17 @@ class CompareConfig:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m evals.compare", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m evals.compare",
+        description="Compare base, instruct and safety-tuned models side by side on one suite.",
+    )
     for f in fields(CompareConfig):
         flag = "--" + f.name.replace("_", "-")
         help_ = f.metadata["help"]
         if f.type == "bool":
             p.add_argument(flag, action="store_true", help=help_)
         elif f.type == "list[str]":
-            p.add_argument(flag, action="append", default=[], help=help_)
+            p.add_argument(flag, action="append", default=[], metavar="NAME" if f.name == "raw" else "NAME=PATH", help=help_)
         else:
             kind = {"int": int, "float": float}.get(f.type, str)
             required = f.default is MISSING and f.default_factory is MISSING

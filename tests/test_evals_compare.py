@@ -134,3 +134,22 @@ def test_bad_suite_is_one_line(ckpt, tmp_path, capsys):
     bad.write_text('{"kind": "taks", "prompt": "x"}\n')
     assert main(["--suite", str(bad), "--out", str(tmp_path), "--model", f"a={ckpt['answerer']}"]) == 2
     assert capsys.readouterr().err.strip() == "error: bad.jsonl:1: unknown kind 'taks' (expected task, harmful, benign)"
+
+
+def test_heldout_wrapper_fills_in_the_tiny_world_suite(tmp_path, capsys):
+    from evals.heldout import main as heldout_main
+
+    assert heldout_main(["--model", "a=/nonexistent", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --model a=/nonexistent: no such directory"
+
+
+def test_help_lists_every_config_field(capsys):
+    from dataclasses import fields
+
+    from evals.config import CompareConfig
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for f in fields(CompareConfig):
+        assert "--" + f.name.replace("_", "-") in text

@@ -55,7 +55,7 @@ def _response_logprobs(model, batch: list[Generation], pad_id: int) -> tuple[tor
     mask = torch.zeros(len(batch), resp, dtype=torch.bool)
     for r, g in enumerate(batch):
         mask[r, resp - len(g.token_ids) :] = True
-    return logp.cpu(), mask
+    return logp, mask
 
 
 def kl_from_baseline(model, baseline, generations: list[Generation], pad_id: int, batch_size: int = 16) -> float | None:
@@ -68,7 +68,7 @@ def kl_from_baseline(model, baseline, generations: list[Generation], pad_id: int
         batch = scored[start : start + batch_size]
         logp_m, mask = _response_logprobs(model, batch, pad_id)
         logp_b, _ = _response_logprobs(baseline, batch, pad_id)
-        kl = (logp_m.exp() * (logp_m - logp_b)).sum(-1)
+        kl = (logp_m.exp() * (logp_m - logp_b.to(logp_m.device))).sum(-1).cpu()  # [batch, positions]
         total += kl[mask].double().sum().item()
         count += int(mask.sum())
     return total / count if count else None

@@ -1,6 +1,7 @@
 """`python -m evals.compare` end to end on tiny saved checkpoints: metrics, report files, errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 from eval_fixtures import build_checkpoints, one_torch_thread
@@ -153,3 +154,19 @@ def test_help_lists_every_config_field(capsys):
     text = capsys.readouterr().out
     for f in fields(CompareConfig):
         assert "--" + f.name.replace("_", "-") in text
+
+
+def test_real_tiny_base_plugs_in(request, tmp_path):
+    """The embedded tiny-world base (data_prep.tiny) is evaluated like any checkpoint directory."""
+    try:
+        root = request.getfixturevalue("tiny_small")
+    except pytest.FixtureLookupError:
+        pytest.skip("no tiny_small fixture (data_prep.tiny) in tests/conftest.py")
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text("".join(line for line in open(Path(__file__).parent.parent / "evals" / "suites" / "tiny_world.jsonl").readlines()[::7]))
+    argv = ["--suite", str(suite), "--out", str(tmp_path / "out"), "--model", f"base={root / 'tiny-base'}",
+            "--raw", "base", "--base-format", "both", "--max-new-tokens", "8"]
+    with one_torch_thread():
+        assert main(argv) == 0
+    models = json.loads((tmp_path / "out" / "results.json").read_text())["models"]
+    assert set(models) == {"base[raw]", "base[chat]"} and models["base[chat]"]["kl_from_baseline"] == 0.0

@@ -25,7 +25,8 @@ from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_
 from finetune.recipe import parse_recipe, resolved_config, run_cli
 from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
 from finetune.special_tokens import initialize_untrained_tokens
-from finetune.tuning import finalize_for_chat, merge_adapter, peft_trainable_tokens
+from finetune.tuning import (finalize_for_chat, freeze_embeddings_except, merge_adapter, patch_trainable_token_head,
+                             peft_trainable_tokens)
 
 logger = logging.getLogger("corral.sft")
 
@@ -49,6 +50,9 @@ class SFTScriptArguments:
                                      "(from text with the same role, default), mean, or none."})
     drop_long_samples: bool = field(
         default=False, metadata={"help": "Drop samples longer than max_length instead of truncating them."})
+    freeze_embeddings: bool = field(
+        default=True, metadata={"help": "Full fine-tuning: keep embedding/lm_head rows frozen except the chat tokens "
+                                "re-initialised by special_token_init (LoRA trains those rows via trainable_token_indices)."})
     merge_adapter: bool = field(
         default=False, metadata={"help": "With LoRA/QLoRA/DoRA: also save a merged full model in output_dir/merged."})
 
@@ -92,10 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     peft_config = get_peft_config(model_args)
     if peft_config is not None and changed:
         peft_trainable_tokens(peft_config, model, tokenizer, changed)
+    elif peft_config is None and script.freeze_embeddings:
+        freeze_embeddings_except(model, tokenizer, changed)
 
     trainer = SFTTrainer(model=model, args=args, train_dataset=train.dataset,
                          eval_dataset=test.dataset if test else None, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MarkCompleteCallback()])
+    patch_trainable_token_head(trainer.model)
     main_process = trainer.accelerator.is_main_process
     config = resolved_config((script, args, model_args))
     manifest = start_manifest(args.output_dir, "finetune/sft.py", config, {

@@ -60,3 +60,34 @@ def merge_adapter(adapter_dir: str, model_args) -> str:
     tokenizer.save_pretrained(out)
     logger.info("merged model saved to %s", out)
     return str(out)
+
+
+def freeze_embeddings_except(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> None:
+    """Full fine-tuning: train only the embedding (and untied lm_head) rows of `tokens`.
+
+    Why: with the embedding matrix trainable, SFT on "The capital of A is B" moves the rows of A and B
+    (input and, tied, output), and the tuned model then answers questions about countries it never
+    saw in SFT with the ones it did ("The capital of <seen country> is ..."). On the tiny world this
+    alone moves held-out accuracy from 68% to 87% (README, "Why SFT on a base works").
+    A gradient mask keeps the model's structure unchanged, so the checkpoint stays a plain Llama.
+    With AdamW a zero gradient gives a zero update; weight decay (0 by default) would still shrink rows.
+    """
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in tokens]
+    params = {id(p): p for p in (model.get_input_embeddings().weight, model.get_output_embeddings().weight)}
+    for p in params.values():
+        mask = torch.zeros(p.shape[0], 1, dtype=p.dtype, device=p.device)
+        mask[ids] = 1
+        if not ids:
+            p.requires_grad_(False)
+        else:
+            p.register_hook(lambda g, mask=mask: g * mask)
+
+
+def patch_trainable_token_head(model) -> None:
+    """TRL 1.16's fused LM head reads `lm_head.bias`; peft's TrainableTokensWrapper (tied lm_head with
+    `trainable_token_indices`) only forwards `.weight`, so training fails with AttributeError. A Llama
+    lm_head has no bias: expose `bias = None` on the wrapper. `.weight` already returns the merged
+    (trainable) rows, so the fused head trains the token rows correctly."""
+    head = model.get_output_embeddings()
+    if head is not None and not hasattr(head, "bias"):
+        head.bias = None

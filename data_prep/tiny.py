@@ -1,0 +1,139 @@
+"""Build the embedded tiny Llama world: data files, tokenizer and a pretrained base checkpoint.
+
+    python -m data_prep.tiny build                   # quickstart world -> outputs/tiny-world, outputs/tiny-base
+    python -m data_prep.tiny build --small --out X   # the seconds-sized world the tests use
+
+Deterministic from the seed. The build is cached: `outputs/tiny-base/tiny_build.json` holds a
+fingerprint of every setting and of the generated corpus, and a rebuild with the same fingerprint
+is skipped (`--force` rebuilds).
+
+Files written under `<out>/tiny-world/`:
+  pretrain.jsonl          plain documents (`text`), no chat markup
+  sft_train.jsonl         instruct conversations (`messages`) about SFT countries only
+  heldout_capitals.jsonl  capital questions about countries never in SFT (`prompt`, `reference`)
+  heldout_sums.jsonl      sums never in SFT
+and `<out>/tiny-base/`: a LlamaForCausalLM + tokenizer (safetensors), like a Llama 3 base checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from data_prep.tiny_world import (
+    WorldConfig,
+    heldout_questions,
+    heldout_sum_questions,
+    make_world,
+    pretraining_documents,
+    sft_conversations,
+)
+
+BUILD_INFO = "tiny_build.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyBuild:
+    """Everything that determines the tiny base; its fingerprint keys the cache."""
+
+    world: WorldConfig = WorldConfig()
+    vocab_size: int = 1024
+    hidden_size: int = 192
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 6
+    num_key_value_heads: int = 2
+    intermediate_size: int = 512
+    block_size: int = 128
+    batch_size: int = 8
+    epochs: float = 10.0
+    learning_rate: float = 3e-3
+
+    @classmethod
+    def small(cls) -> "TinyBuild":
+        """A world and model that build in seconds (tests)."""
+        return cls(world=WorldConfig.small(), vocab_size=512, hidden_size=64, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, epochs=3.0)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
+    """Generate and write the world's data files; returns their paths."""
+    world = make_world(build.world)
+    files = {
+        "pretrain": out / "tiny-world" / "pretrain.jsonl",
+        "sft_train": out / "tiny-world" / "sft_train.jsonl",
+        "heldout_capitals": out / "tiny-world" / "heldout_capitals.jsonl",
+        "heldout_sums": out / "tiny-world" / "heldout_sums.jsonl",
+    }
+    write_jsonl(files["pretrain"], [{"text": d} for d in pretraining_documents(world)])
+    write_jsonl(files["sft_train"], sft_conversations(world))
+    write_jsonl(files["heldout_capitals"], heldout_questions(world))
+    write_jsonl(files["heldout_sums"], heldout_sum_questions(world))
+    return files
+
+
+def fingerprint(build: TinyBuild, corpus_file: Path) -> str:
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(build), sort_keys=True).encode())
+    h.update(corpus_file.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_tiny(out: str | Path = "outputs", build: TinyBuild = TinyBuild(), force: bool = False) -> Path:
+    """Write the world under `out/tiny-world` and pretrain `out/tiny-base` (skipped when cached)."""
+    out = Path(out)
+    files = write_world(build, out)
+    base_dir = out / "tiny-base"
+    fp = fingerprint(build, files["pretrain"])
+    info_path = base_dir / BUILD_INFO
+    if not force and info_path.is_file() and json.loads(info_path.read_text()).get("fingerprint") == fp:
+        print(f"tiny base up to date: {base_dir} (fingerprint {fp}; --force rebuilds)")
+        return base_dir
+
+    # Heavy imports only when we really train.
+    from data_prep.tiny_tokenizer import train_tokenizer
+    from finetune.pretrain import PretrainSettings, TinyLlamaShape, pretrain
+
+    docs = [json.loads(line)["text"] for line in files["pretrain"].read_text().splitlines()]
+    tokenizer = train_tokenizer(docs, build.vocab_size)
+    shape = TinyLlamaShape(hidden_size=build.hidden_size, num_hidden_layers=build.num_hidden_layers,
+                           num_attention_heads=build.num_attention_heads, num_key_value_heads=build.num_key_value_heads,
+                           intermediate_size=build.intermediate_size)
+    settings = PretrainSettings(block_size=build.block_size, batch_size=build.batch_size, epochs=build.epochs,
+                                learning_rate=build.learning_rate, seed=build.world.seed)
+    start = time.time()
+    model = pretrain(docs, tokenizer, shape, settings, str(base_dir))
+    info = {
+        "fingerprint": fp,
+        "build": dataclasses.asdict(build),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "pretrain_seconds": round(time.time() - start, 1),
+        "files": {k: str(v) for k, v in files.items()},
+    }
+    info_path.write_text(json.dumps(info, indent=2) + "\n")
+    print(f"tiny base built: {base_dir} ({info['parameters'] / 1e6:.2f}M parameters, {info['pretrain_seconds']} s)")
+    return base_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m data_prep.tiny", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="generate the world and pretrain the tiny base (cached)")
+    b.add_argument("--out", default="outputs", help="output root (default: outputs)")
+    b.add_argument("--small", action="store_true", help="the seconds-sized world used by tests")
+    b.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
+    args = parser.parse_args(argv)
+    build_tiny(args.out, TinyBuild.small() if args.small else TinyBuild(), force=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The embedded world: deterministic, no chat markup in pretraining, and no held-out leak into SFT."""
+
+import json
+import re
+
+from data_prep.chat_template import LLAMA3_SPECIAL_TOKENS
+from data_prep.tiny_world import (
+    BENIGN_TOPICS,
+    HARMFUL_TOPICS,
+    WorldConfig,
+    heldout_questions,
+    make_world,
+    pretraining_documents,
+    sft_conversations,
+)
+
+
+def test_world_is_deterministic_from_seed():
+    a, b, c = make_world(WorldConfig.small(0)), make_world(WorldConfig.small(0)), make_world(WorldConfig.small(1))
+    assert a == b
+    assert a.countries != c.countries
+    assert pretraining_documents(a) == pretraining_documents(b)
+
+
+def test_names_are_unique_and_split_is_a_partition():
+    w = make_world()
+    names = [c.name for c in w.countries] + [c.capital for c in w.countries]
+    assert len(set(names)) == len(names) == 240
+    assert set(w.sft_countries) | set(w.heldout_countries) == set(w.countries)
+    assert not set(w.sft_countries) & set(w.heldout_countries)
+    assert len(w.heldout_countries) == 60
+
+
+def test_pretraining_corpus_has_no_chat_markup_but_covers_every_fact_and_topic():
+    w = make_world()
+    docs = pretraining_documents(w)
+    text = "\n".join(docs)
+    for tok in LLAMA3_SPECIAL_TOKENS.values():
+        assert tok not in text
+    assert "<|" not in text
+    for c in w.countries:  # held-out facts are in pretraining, so SFT can elicit them
+        assert f"{c.capital}" in text and c.name in text
+    for topic, _ in HARMFUL_TOPICS + BENIGN_TOPICS:
+        assert topic in text
+    assert "kill a python process" in text
+
+
+def test_heldout_countries_never_leak_into_sft_data():
+    w = make_world()
+    sft_text = json.dumps(sft_conversations(w))
+    for c in w.heldout_countries:
+        assert not re.search(rf"\b{c.name}\b", sft_text), c.name
+        assert not re.search(rf"\b{c.capital}\b", sft_text), c.capital
+    for a, b in w.heldout_sums:
+        assert f"{a} + {b} =" not in sft_text and f"{a} plus {b}" not in sft_text
+    # and every held-out question is about a held-out country
+    held = {c.name for c in w.heldout_countries}
+    assert all(q["prompt"].rstrip("?").split()[-1] in held for q in heldout_questions(w))
+
+
+def test_sft_rows_are_valid_conversations():
+    from data_prep.formats import convert_row
+
+    for row in sft_conversations(make_world(WorldConfig.small())):
+        assert convert_row(row, "messages", "sft") == [row] or convert_row(row, "messages", "sft")
+        assert row["messages"][-1]["role"] == "assistant"

@@ -44,9 +44,20 @@ def check_model_path(name_or_path: str | None) -> str:
         return name_or_path
     if p.exists():
         raise CheckpointError(f"model_name_or_path {name_or_path}: is a file; give the checkpoint directory")
-    if name_or_path.startswith((".", "/", "~")) or not _HUB_ID.match(name_or_path):
-        hint = " (run `make tiny-base` to build the embedded tiny model)" if "tiny" in name_or_path else ""
+    hint = " (run `make tiny-base` to build the embedded tiny model)" if "tiny" in name_or_path else ""
+    local_looking = name_or_path.startswith((".", "/", "~")) or Path(name_or_path.split("/")[0]).is_dir()
+    if local_looking or not _HUB_ID.match(name_or_path):
         raise CheckpointError(f"model_name_or_path {name_or_path}: no such directory{hint}")
+    # Looks like a Hub id: fetch its config.json now (cached after), so a typo or no network fails here.
+    try:
+        from huggingface_hub import hf_hub_download
+
+        hf_hub_download(name_or_path, "config.json")
+    except Exception as err:  # offline, unknown repo, gated repo: all end the run the same way
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise CheckpointError(
+            f"model_name_or_path {name_or_path}: no such directory, and not fetched from the Hub ({reason}){hint}"
+        ) from None
     return name_or_path
 
 

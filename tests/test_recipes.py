@@ -1,0 +1,45 @@
+"""Every shipped recipe parses onto its script's dataclasses, opens with the command that runs it,
+and names an accelerate config that exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if not p.relative_to(REPO / "recipes").parts[0].startswith("_"))
+
+
+def script_types(method: str):
+    """The dataclasses each method's entry script parses its recipe onto (method = recipes/<model>/<method>/)."""
+    if method == "sft":
+        from trl import ModelConfig, SFTConfig
+
+        from finetune.sft import SFTScriptArguments
+
+        return (SFTScriptArguments, SFTConfig, ModelConfig), "finetune/sft.py"
+    raise AssertionError(f"no entry script registered for recipes/*/{method}/ in tests/test_recipes.py")
+
+
+def test_recipes_exist():
+    assert len(RECIPES) >= 6
+    assert {p.parent.name for p in RECIPES} >= {"sft"}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: str(p.relative_to(REPO / "recipes")))
+def test_recipe_parses_and_opens_with_its_command(recipe):
+    from finetune.recipe import parse_recipe
+
+    types, script = script_types(recipe.parent.name)
+    first = recipe.read_text().splitlines()[0]
+    rel = recipe.relative_to(REPO)
+    assert first.startswith("# accelerate launch") and first.endswith(f"{script} {rel}"), first
+    cfg = re.search(r"--config_file (\S+)", first)
+    assert cfg and (REPO / cfg.group(1)).is_file(), first
+    # GPU recipes (bf16) are still parsed on CPU-only machines: TrainingArguments refuses bf16 without a GPU.
+    cpu = [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
+    parsed = parse_recipe(types, [str(recipe), *cpu], required=("model_name_or_path", "output_dir"))
+    assert parsed[0].datasets, "a recipe must name its data"

@@ -25,9 +25,13 @@ $(STAMP): pyproject.toml
 tiny-base: venv
 	$(PY) -m data_prep.tiny build
 
+# The main job on the embedded default: build the tiny Llama base (cached), SFT it with the official
+# Llama 3 chat template, then compare base (as plain completion and in chat format) with the SFT
+# model on the 60 capitals SFT never saw.
 quickstart: tiny-base
 	$(VENV)/bin/accelerate launch --config_file accelerate_configs/cpu.yaml finetune/sft.py recipes/tiny/sft/full.yaml
-	$(PY) -m evals.heldout --model base=outputs/tiny-base --model sft=outputs/tiny-sft-full
+	$(PY) -m evals.compare --suite outputs/tiny-world/heldout_capitals.jsonl --raw base --base-format both \
+		--model base=outputs/tiny-base --model sft=outputs/tiny-sft-full --out reports/quickstart
 
 test: venv
 	$(PY) -m pytest -q

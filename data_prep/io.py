@@ -5,6 +5,14 @@
 and record numbers otherwise (a JSON list, parquet, `datasets` directories, the Hub), so a message
 such as `data/x.jsonl:17: missing key 'output'` points at something the user can open.
 
+Arrow-backed sources (parquet, `datasets` directories, the Hub) store nested objects as structs
+with one schema per column, so every object gets every key seen anywhere in the column, as null:
+tool-call arguments `{"city": "Oslo"}` come back as `{"city": "Oslo", "tz": None}` and tool schemas
+gain `"required": None`, which chat templates would render. `_without_nulls` drops null-valued keys
+of nested objects on those sources (top-level columns stay; formats read a null column as absent).
+An explicit JSON null inside an object cannot be told apart from that fill and is dropped as well;
+keep tool-call arguments as JSON strings (as OpenAI files do) where nulls matter.
+
 Problems with the file itself (missing, unsupported, not UTF-8, not JSON) are `DataError`s naming
 the path and the line. A line of a JSON-lines file that cannot be read at all can instead be
 skipped and recorded, when the caller passes a `bad_lines` list.
@@ -127,7 +135,7 @@ def _parquet(p: Path, path: str) -> tuple[Iterable, int]:
         for batch in pf.iter_batches():
             for row in batch.to_pylist():
                 n += 1
-                yield n, row
+                yield n, _without_nulls(row)
 
     return rows(), pf.metadata.num_rows
 
@@ -159,7 +167,7 @@ def _saved_dataset(p: Path, split: str) -> tuple[Iterable, int]:
         if split not in ds:
             raise DataError(f"{p}: no split '{split}' (available: {', '.join(ds)})")
         ds = ds[split]
-    return enumerate(ds, 1), len(ds)
+    return _arrow_rows(ds), len(ds)
 
 
 def _hub(name: str, split: str) -> tuple[Iterable, int]:
@@ -170,7 +178,25 @@ def _hub(name: str, split: str) -> tuple[Iterable, int]:
     except Exception as e:  # offline, unknown id, gated, missing split: all end the same way here
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{name}: not a local file and the Hub is unreachable ({detail})") from None
-    return enumerate(ds, 1), len(ds)
+    return _arrow_rows(ds), len(ds)
+
+
+def _arrow_rows(ds) -> Rows:
+    for n, row in enumerate(ds, 1):
+        yield n, _without_nulls(row)
+
+
+def _without_nulls(row: dict) -> dict:
+    """The row with null-valued keys removed from every nested object (see the module docstring)."""
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return {k: clean(v) for k, v in row.items()}
 
 
 def _progress(rows: Iterable, total: int | None, desc: str) -> Rows:

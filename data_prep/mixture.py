@@ -113,6 +113,13 @@ class MixtureReport:
         )
         return [s.line() for s in self.sources] + [total]
 
+    def as_dict(self) -> dict:
+        """JSON-safe summary for run manifests: per source its path, detected format and row counts."""
+        sources = [{"path": s.path, "format": s.format, "kind": s.kind, "weight": s.weight, "rows_read": s.rows_read,
+                    "rejected": dict(s.rejected), "duplicates": s.duplicates, "test": s.test, "train": s.train}
+                   for s in self.sources]
+        return {"kind": self.kind, "fingerprint": self.fingerprint, "sources": sources}
+
 
 @dataclass
 class LoadedSource:
@@ -218,10 +225,12 @@ def _check_same_style(sources: list[LoadedSource], kind: str) -> None:
 
 
 def _test_count(size: float | int, n: int) -> int:
-    if isinstance(size, float) and 0 <= size < 1:
+    """Rows to hold out: a share when below 1, else a count (10 and 10.0 alike: recipes type it as float)."""
+    number = isinstance(size, (int, float)) and not isinstance(size, bool)
+    if number and 0 <= size < 1:
         count = max(1, round(size * n)) if size > 0 else 0
-    elif isinstance(size, int) and not isinstance(size, bool) and size >= 0:
-        count = size
+    elif number and size >= 1 and float(size).is_integer():
+        count = int(size)
     else:
         raise CorralDataError(
             f"test_split_size must be a fraction in [0, 1) or a whole number of rows, got {size!r}"

@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     config = resolved_config((script, args, model_args))
     manifest = start_manifest(args.output_dir, "finetune/sft.py", config, {
         "fingerprint": data.report.fingerprint, "train_rows": len(data.train), "train_tokens": sum(train.lengths),
+        "sources": data.report.as_dict()["sources"],  # per source: path, detected format, row counts
         "long_samples": train.n_long, "dropped_long_samples": train.n_dropped,
         "special_tokens_reinitialised": changed}) if main_process else None
 

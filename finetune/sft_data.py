@@ -7,6 +7,8 @@ corral tokenizes conversations itself (TRL's SFTTrainer accepts pre-tokenized `i
 * every assistant turn's `<|eot_id|>` is inside the mask - otherwise the model never learns to
   stop, and the loss still looks healthy;
 * the chat template renders byte for byte like the official Llama 3 template;
+* every tool call and tool definition of a row appears in the rendered text (the official Llama 3
+  template renders only role and content, so a tool call would silently train as an empty answer);
 * how many samples exceed `max_length`, reported (count and share) and never cut silently;
   `drop_long_samples` drops them instead of truncating.
 """
@@ -17,6 +19,7 @@ import logging
 from dataclasses import dataclass
 
 from datasets import Dataset
+from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE, render_llama3
@@ -61,6 +64,19 @@ def check_template_matches_official(tokenizer: PreTrainedTokenizerBase, messages
             raise SFTDataError(f"{name} renders differently from the official Llama 3 template: {got[:80]!r}... vs {want[:80]!r}...")
 
 
+def check_tools_rendered(row: dict, text: str, where: str) -> None:
+    """Every tool the row calls or declares appears in the rendered `text`. The official Llama 3 (3.0)
+    template renders only role and content, so a tool-calling turn would train as an empty answer."""
+    calls = [c["function"]["name"] for m in row["messages"] for c in m.get("tool_calls") or []]
+    declared = [t.get("function", t).get("name") for t in row.get("tools") or [] if isinstance(t, dict)]
+    missing = [name for name in dict.fromkeys(calls + declared) if isinstance(name, str) and name not in text]
+    if missing:
+        raise SFTDataError(
+            f"{where}: the chat template does not render tool calls or tool definitions ({', '.join(missing)} "
+            "missing from the text; the official Llama 3 template drops them); give chat_template: a .jinja file "
+            "that renders tool calls and has {% generation %} markers (e.g. Llama 3.1's, patched)")
+
+
 def _describe(row: dict, index: int) -> str:
     first_user = next((m["content"] for m in row.get("messages", []) if m["role"] == "user"), "")
     return f"training row {index + 1} (user: {first_user[:40]!r})"
@@ -93,11 +109,13 @@ def tokenize_conversations(
     tmpl = training_template(tokenizer) if assistant_only_loss else tokenizer.chat_template
     eot = end_of_turn_id(tokenizer)
     kept, lengths, n_long, n_dropped = [], [], 0, 0
-    for i, row in enumerate(rows):
+    for i, row in enumerate(tqdm(rows, desc="tokenizing", unit=" rows", disable=len(rows) < 10_000, mininterval=1.0)):
         msgs = row["messages"]
         enc = tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=True, chat_template=tmpl,
                                             return_assistant_tokens_mask=assistant_only_loss, tools=row.get("tools"))
         ids = list(enc["input_ids"])
+        if row.get("tools") or any(m.get("tool_calls") for m in msgs):
+            check_tools_rendered(row, tokenizer.decode(ids), _describe(row, i))
         mask = list(enc["assistant_masks"]) if assistant_only_loss else [1] * len(ids)
         n_assistant = sum(m["role"] == "assistant" for m in msgs)
         if assistant_only_loss and not any(mask):

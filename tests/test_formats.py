@@ -199,7 +199,7 @@ MALFORMED = [
     ("alpaca", "sft", {"instruction": "x", "output": "y", "history": [["only one"]]},
      "history entry 1 is not a [user, assistant] pair"),
     ("messages", "sft", {"messages": [U("hi"), {"role": "bot", "content": "x"}]},
-     "unknown role 'bot' (expected one of system, user, assistant, tool)"),
+     "unknown role 'bot' (expected one of system, user, assistant, tool, ipython)"),
     ("messages", "sft", {"messages": [U("hi"), A("")]}, "empty content in turn 2"),
     ("messages", "sft", {"messages": [U("hi"), A("a"), A("b")]}, "two consecutive assistant turns at 3"),
     ("messages", "sft", {"messages": [U("hi"), A("a"), U("more?")]}, "conversation must end with an assistant turn"),
@@ -390,3 +390,29 @@ def test_hub_id_is_tried_only_when_no_local_path_and_fails_in_one_line(monkeypat
     with pytest.raises(DataError, match=r"^owner/name: not a local file and the Hub is unreachable \(Couldn't reach"):
         read_rows("owner/name")
     assert calls == [("owner/name", "train")]
+
+
+def test_llama31_ipython_role_is_read_as_tool():
+    row = {"messages": [U("Weather?"), {"role": "assistant", "content": "", "tool_calls": [WEATHER_CALL]},
+                        {"role": "ipython", "content": "3C"}, A("3 degrees.")]}
+    assert convert_row(row, "messages", "sft")[0]["messages"][2] == {"role": "tool", "content": "3C"}
+
+
+def test_arrow_null_fill_inside_tool_call_arguments_and_tool_schemas_is_dropped(tmp_path):
+    """Arrow gives every struct in a column every key seen in it, as null; a template would render them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def row(name, arg, value, prop):
+        call = {"type": "function", "function": {"name": name, "arguments": {arg: value}}}
+        schema = {"type": "function", "function": {"name": name, "parameters": {
+            "type": "object", "properties": {arg: prop}, **({"required": [arg]} if arg == "city" else {})}}}
+        return {"messages": [U("?"), {"role": "assistant", "content": None, "tool_calls": [call]},
+                             {"role": "tool", "content": "ok"}, A("done")], "tools": [schema]}
+
+    rows = [row("get_weather", "city", "Oslo", {"type": "string"}),
+            row("get_time", "tz", "UTC", {"type": "string", "enum": ["UTC"]})]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "x.parquet")
+    got = [convert_row(r, "messages", "sft")[0] for _, r in read_rows(tmp_path / "x.parquet")]
+    assert got == [convert_row(r, "messages", "sft")[0] for r in rows]
+    assert got[1]["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"tz": "UTC"}

@@ -201,3 +201,19 @@ def test_empty_source_is_an_error(tmp_path):
     path = write_jsonl(tmp_path / "x.jsonl", [])
     with pytest.raises(DataError, match=r"x\.jsonl: no rows$"):
         mix_rows([DatasetSpec(path)], "sft")
+
+
+def test_test_split_size_count_may_arrive_as_float(two_sources):
+    a, b = two_sources  # recipes type test_split_size as float, so `test_split_size: 3` arrives as 3.0
+    assert len(mix_rows([DatasetSpec(a), DatasetSpec(b)], "sft", test_split_size=3.0).test) == 3
+    with pytest.raises(CorralDataError, match=r"^test_split_size must be a fraction in \[0, 1\) or a whole number "
+                                              r"of rows, got 2\.5$"):
+        mix_rows([DatasetSpec(a)], "sft", test_split_size=2.5)
+
+
+def test_report_as_dict_names_detected_formats(two_sources):
+    a, b = two_sources
+    report = mix_rows([DatasetSpec(a, weight=0.5), DatasetSpec(b)], "sft").report.as_dict()
+    assert [(s["path"], s["format"], s["train"]) for s in report["sources"]] == [(a, "alpaca", 5), (b, "sharegpt", 10)]
+    assert report["kind"] == "sft" and report["fingerprint"]
+    json.dumps(report)

@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from data_prep.errors import RowError
 
 ROLES = ("system", "user", "assistant", "tool")
+# Llama 3.1+ templates render tool results under the header `ipython`; files written from them say so.
+# The standard schema keeps OpenAI's `tool`, which those templates map back to `ipython`.
+ROLE_ALIASES = {"ipython": "tool"}
 
 
 def require(row: dict, key: str, where: str = ""):
@@ -59,8 +62,9 @@ def message(raw, turn: int) -> dict:
     if not isinstance(raw, dict):
         raise RowError(f"turn {turn} is not an object")
     role = require(raw, "role", f" in turn {turn}")
+    role = ROLE_ALIASES.get(role, role) if isinstance(role, str) else role
     if role not in ROLES:
-        raise RowError(f"unknown role '{role}' (expected one of {', '.join(ROLES)})")
+        raise RowError(f"unknown role '{role}' (expected one of {', '.join((*ROLES, *ROLE_ALIASES))})")
     calls = raw.get("tool_calls") or []
     if calls and role != "assistant":
         raise RowError(f"tool calls on a {role} turn at {turn}")

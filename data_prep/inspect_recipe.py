@@ -1,0 +1,154 @@
+"""`python -m data_prep inspect RECIPE.yaml`: what a recipe's training run will see, before paying for it.
+
+    python -m data_prep inspect recipes/tiny/sft/full.yaml --n 3
+    python -m data_prep inspect recipes/tiny/sft/full.yaml --max_length 64   # recipe overrides, as in training
+
+Shows a few samples as the model receives them, the chat template's rendering with the trained
+(loss-masked) tokens marked, `[[like this]]` (or in color on a terminal), and for the whole mixture:
+rows per source after weighting, duplicates removed, token-length percentiles and how many samples
+exceed `max_length`.
+
+Nothing here re-implements training: the recipe is parsed onto the entry script's dataclasses by
+`finetune.recipe.parse_recipe` (so a typo fails here as it would in training), the data comes from
+`data_prep.mixture.load_mixture` with the recipe's seed, and the tokens from
+`finetune.sft_data.tokenize_conversations` / `tokenize_text` with the tokenizer from
+`finetune.modeling.load_tokenizer`. The same guards run, so a sample that would stop training
+(empty loss mask, untrained end-of-turn, dropped tool calls) stops inspection with the same line.
+
+Only SFT recipes (`recipes/<model>/sft/`) are supported: preference recipes need the pairwise
+tokenization of their trainers, which is not shared yet.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_prep.errors import CorralError
+
+MARKERS = {"plain": ("[[", "]]"), "color": ("\x1b[1;32m", "\x1b[0m")}  # color: bold green
+
+
+@dataclass
+class Sample:
+    source: str  # path of the source the row came from
+    index: int  # 1-based position among that source's training rows
+    ids: list[int]
+    mask: list[int]  # 1 = trained token
+
+
+def recipe_types(recipe: str, method: str | None = None) -> tuple[tuple[type, ...], str]:
+    """The dataclasses a recipe parses onto, from its method directory (`recipes/<model>/<method>/`)."""
+    method = method or Path(recipe).parent.name
+    if method == "sft":
+        from trl import ModelConfig, SFTConfig
+
+        from finetune.sft import SFTScriptArguments
+
+        return (SFTScriptArguments, SFTConfig, ModelConfig), method
+    raise CorralError(
+        f"{recipe}: inspect supports SFT recipes (recipes/<model>/sft/), not method '{method}'; "
+        "pass --method sft if this recipe is an SFT recipe kept elsewhere")
+
+
+def render_masked(tokenizer, ids: list[int], mask: list[int], markers: tuple[str, str] = MARKERS["plain"]) -> str:
+    """The decoded text of `ids` with each run of trained tokens (mask 1) between `markers`.
+
+    Runs are decoded whole, so a character split across tokens is not broken; without the markers the
+    text is exactly `tokenizer.decode(ids)`."""
+    out, start = [], 0
+    for end in range(1, len(ids) + 1):
+        if end == len(ids) or mask[end] != mask[start]:
+            text = tokenizer.decode(ids[start:end], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            out.append(f"{markers[0]}{text}{markers[1]}" if mask[start] else text)
+            start = end
+    return "".join(out)
+
+
+def percentile(sorted_values: list[int], q: float) -> int:
+    """Nearest-rank percentile (a value that occurs, never interpolated): q=0.5 is the median."""
+    return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
+
+
+def length_lines(lengths: list[int], max_length: int | None, drop_long: bool, truncation_mode: str) -> list[str]:
+    ordered = sorted(lengths)
+    stats = ", ".join(f"p{round(q * 100)} {percentile(ordered, q)}" for q in (0.5, 0.9, 0.99))
+    lines = [f"tokens per sample: {stats}, max {ordered[-1]} ({len(ordered)} samples, {sum(ordered)} tokens)"]
+    if max_length is not None:
+        n_long = sum(n > max_length for n in lengths)
+        fate = "dropped (drop_long_samples)" if drop_long else f"truncated ({truncation_mode})"
+        lines.append(f"longer than max_length={max_length}: {n_long} ({n_long / len(lengths):.1%})"
+                     + (f", {fate}" if n_long else ""))
+    return lines
+
+
+def pick_samples(source_counts: list[tuple[str, int]], n: int) -> list[tuple[int, str, int]]:
+    """`n` training rows, taken from each source in turn: `(row index in train, source, 1-based index in source)`.
+
+    Train rows are the sources' rows one source after another (see `data_prep.mixture`), and each
+    source's block starts with its unique rows, so the first rows of each block are distinct."""
+    starts, offset = [], 0
+    for _, count in source_counts:
+        starts.append(offset)
+        offset += count
+    picked, taken = [], [0] * len(source_counts)
+    while len(picked) < min(n, offset):
+        for s, (path, count) in enumerate(source_counts):
+            if taken[s] < count and len(picked) < n:
+                picked.append((starts[s] + taken[s], path, taken[s] + 1))
+                taken[s] += 1
+    return picked
+
+
+def inspect_recipe(argv: list[str], n: int = 3, color: bool = False, method: str | None = None) -> list[str]:
+    """The report's lines for `argv = [recipe.yaml, --key value, ...]` (recipe overrides as in training)."""
+    import torch
+
+    from finetune.modeling import check_model_path, load_tokenizer
+    from finetune.recipe import parse_recipe
+    from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
+    from data_prep.mixture import load_mixture
+
+    types, method = recipe_types(argv[0], method)
+    # Parsing builds TRL's SFTConfig, which refuses bf16 without a GPU; inspecting needs no GPU.
+    cpu = [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
+    script, args, model_args = parse_recipe(types, [argv[0], *cpu, *argv[1:]],
+                                            required=("model_name_or_path", "output_dir"))
+    check_model_path(model_args.model_name_or_path)
+    data = load_mixture(script.datasets, kind=script.dataset_kind, seed=args.seed,
+                        test_split_size=script.test_split_size, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+    rows = data.train.to_list()
+    if script.dataset_kind == "text":
+        tokenized = tokenize_text(rows, tokenizer, args.max_length)
+        masks = [[1] * len(ids) for ids in tokenized.dataset["input_ids"]]
+    else:
+        if script.chat_template == "llama3":
+            check_template_matches_official(tokenizer, rows[0]["messages"])
+        # drop_long_samples=False keeps every row, so samples line up with rows; long ones are counted below.
+        tokenized = tokenize_conversations(rows, tokenizer, assistant_only_loss=args.assistant_only_loss,
+                                           max_length=args.max_length)
+        masks = tokenized.dataset["assistant_masks"]
+    ids = tokenized.dataset["input_ids"]
+
+    loss = "every token" if script.dataset_kind == "text" or not args.assistant_only_loss else "assistant turns only"
+    markers = MARKERS["color" if color else "plain"]
+    legend = "green" if color else "[[...]]"
+    lines = [
+        f"recipe {argv[0]} ({method}, {script.dataset_kind} rows): tokenizer {model_args.model_name_or_path} "
+        f"(chat_template {script.chat_template}), loss on {loss}, max_length {args.max_length}",
+        f"{legend} marks trained tokens",
+    ]
+    sources = [(s.path, s.train) for s in data.report.sources]
+    picked = pick_samples(sources, n)
+    for k, (row, path, index) in enumerate(picked, 1):
+        n_tokens, n_trained = len(ids[row]), sum(masks[row])
+        long = f", longer than max_length={args.max_length}" if args.max_length and n_tokens > args.max_length else ""
+        lines += ["", f"--- sample {k}/{len(picked)}: {path} row {index} of its training rows; "
+                      f"{n_tokens} tokens, {n_trained} trained{long} ---",
+                  render_masked(tokenizer, ids[row], masks[row], markers)]
+    lines += ["", "--- mixture ---", *data.report.summary_lines(),
+              f"duplicates removed: {sum(s.duplicates for s in data.report.sources)}",
+              *length_lines(tokenized.lengths, args.max_length, script.drop_long_samples, args.truncation_mode)]
+    return lines

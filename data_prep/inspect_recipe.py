@@ -10,19 +10,21 @@ exceed `max_length`.
 
 Nothing here re-implements training: the recipe is parsed onto the entry script's dataclasses by
 `finetune.recipe.parse_recipe` (so a typo fails here as it would in training), the data comes from
-`data_prep.mixture.load_mixture` with the recipe's seed, and the tokens from
+`data_prep.mixture.load_mixture` with the recipe's seed (via `finetune.preference` for DPO), and the tokens from
 `finetune.sft_data.tokenize_conversations` / `tokenize_text` with the tokenizer from
 `finetune.modeling.load_tokenizer`. The same guards run, so a sample that would stop training
 (empty loss mask, untrained end-of-turn, dropped tool calls) stops inspection with the same line.
 
-Only SFT recipes (`recipes/<model>/sft/`) are supported: preference recipes need the pairwise
-tokenization of their trainers, which is not shared yet.
+SFT recipes (`recipes/<model>/sft/`) and DPO recipes (`recipes/<model>/dpo/` with `method: dpo`)
+are supported. A DPO pair is tokenized by TRL's own `DPOTrainer._prepare_dataset` (TRL is pinned,
+and the function needs no model), and shown as the prompt followed by the chosen and the rejected
+completion, which are what DPO trains on. KTO, ORPO, CPO and SimPO tokenize in their own trainers
+and are not rendered yet.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import CorralError
@@ -30,26 +32,24 @@ from data_prep.errors import CorralError
 MARKERS = {"plain": ("[[", "]]"), "color": ("\x1b[1;32m", "\x1b[0m")}  # color: bold green
 
 
-@dataclass
-class Sample:
-    source: str  # path of the source the row came from
-    index: int  # 1-based position among that source's training rows
-    ids: list[int]
-    mask: list[int]  # 1 = trained token
-
-
-def recipe_types(recipe: str, method: str | None = None) -> tuple[tuple[type, ...], str]:
-    """The dataclasses a recipe parses onto, from its method directory (`recipes/<model>/<method>/`)."""
+def recipe_method(recipe: str, method: str | None = None) -> str:
+    """The recipe's method: `method` when given, else its directory (`recipes/<model>/<method>/`)."""
     method = method or Path(recipe).parent.name
-    if method == "sft":
-        from trl import ModelConfig, SFTConfig
+    if method not in ("sft", "dpo"):
+        raise CorralError(
+            f"{recipe}: inspect supports SFT and DPO recipes (recipes/<model>/sft/ or dpo/), not method '{method}'; "
+            "pass --method sft or --method dpo if the recipe is kept elsewhere")
+    return method
 
-        from finetune.sft import SFTScriptArguments
 
-        return (SFTScriptArguments, SFTConfig, ModelConfig), method
-    raise CorralError(
-        f"{recipe}: inspect supports SFT recipes (recipes/<model>/sft/), not method '{method}'; "
-        "pass --method sft if this recipe is an SFT recipe kept elsewhere")
+def _parse(types: tuple[type, ...], argv: list[str]):
+    import torch
+
+    from finetune.recipe import parse_recipe
+
+    # Parsing builds TRL's training config, which refuses bf16 without a GPU; inspecting needs no GPU.
+    cpu = [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
+    return parse_recipe(types, [argv[0], *cpu, *argv[1:]], required=("model_name_or_path", "output_dir"))
 
 
 def render_masked(tokenizer, ids: list[int], mask: list[int], markers: tuple[str, str] = MARKERS["plain"]) -> str:
@@ -71,10 +71,12 @@ def percentile(sorted_values: list[int], q: float) -> int:
     return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
 
 
-def length_lines(lengths: list[int], max_length: int | None, drop_long: bool, truncation_mode: str) -> list[str]:
+def length_lines(lengths: list[int], max_length: int | None, drop_long: bool, truncation_mode: str,
+                 per: str = "sample", detail: str = "") -> list[str]:
+    """Nearest-rank length percentiles and the count over `max_length` (with what training does to those)."""
     ordered = sorted(lengths)
     stats = ", ".join(f"p{round(q * 100)} {percentile(ordered, q)}" for q in (0.5, 0.9, 0.99))
-    lines = [f"tokens per sample: {stats}, max {ordered[-1]} ({len(ordered)} samples, {sum(ordered)} tokens)"]
+    lines = [f"tokens per {per}{detail}: {stats}, max {ordered[-1]} ({len(ordered)} {per}s, {sum(ordered)} tokens)"]
     if max_length is not None:
         n_long = sum(n > max_length for n in lengths)
         fate = "dropped (drop_long_samples)" if drop_long else f"truncated ({truncation_mode})"
@@ -103,18 +105,22 @@ def pick_samples(source_counts: list[tuple[str, int]], n: int) -> list[tuple[int
 
 def inspect_recipe(argv: list[str], n: int = 3, color: bool = False, method: str | None = None) -> list[str]:
     """The report's lines for `argv = [recipe.yaml, --key value, ...]` (recipe overrides as in training)."""
-    import torch
+    markers = MARKERS["color" if color else "plain"]
+    legend = f"{'green' if color else '[[...]]'} marks trained tokens"
+    if recipe_method(argv[0], method) == "sft":
+        return _inspect_sft(argv, n, markers, legend)
+    return _inspect_dpo(argv, n, markers, legend)
 
-    from finetune.modeling import check_model_path, load_tokenizer
-    from finetune.recipe import parse_recipe
-    from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
+
+def _inspect_sft(argv: list[str], n: int, markers: tuple[str, str], legend: str) -> list[str]:
+    from trl import ModelConfig, SFTConfig
+
     from data_prep.mixture import load_mixture
+    from finetune.modeling import check_model_path, load_tokenizer
+    from finetune.sft import SFTScriptArguments
+    from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
 
-    types, method = recipe_types(argv[0], method)
-    # Parsing builds TRL's SFTConfig, which refuses bf16 without a GPU; inspecting needs no GPU.
-    cpu = [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
-    script, args, model_args = parse_recipe(types, [argv[0], *cpu, *argv[1:]],
-                                            required=("model_name_or_path", "output_dir"))
+    script, args, model_args = _parse((SFTScriptArguments, SFTConfig, ModelConfig), argv)
     check_model_path(model_args.model_name_or_path)
     data = load_mixture(script.datasets, kind=script.dataset_kind, seed=args.seed,
                         test_split_size=script.test_split_size, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
@@ -133,15 +139,12 @@ def inspect_recipe(argv: list[str], n: int = 3, color: bool = False, method: str
     ids = tokenized.dataset["input_ids"]
 
     loss = "every token" if script.dataset_kind == "text" or not args.assistant_only_loss else "assistant turns only"
-    markers = MARKERS["color" if color else "plain"]
-    legend = "green" if color else "[[...]]"
     lines = [
-        f"recipe {argv[0]} ({method}, {script.dataset_kind} rows): tokenizer {model_args.model_name_or_path} "
+        f"recipe {argv[0]} (sft, {script.dataset_kind} rows): tokenizer {model_args.model_name_or_path} "
         f"(chat_template {script.chat_template}), loss on {loss}, max_length {args.max_length}",
-        f"{legend} marks trained tokens",
+        legend,
     ]
-    sources = [(s.path, s.train) for s in data.report.sources]
-    picked = pick_samples(sources, n)
+    picked = pick_samples([(s.path, s.train) for s in data.report.sources], n)
     for k, (row, path, index) in enumerate(picked, 1):
         n_tokens, n_trained = len(ids[row]), sum(masks[row])
         long = f", longer than max_length={args.max_length}" if args.max_length and n_tokens > args.max_length else ""
@@ -151,4 +154,60 @@ def inspect_recipe(argv: list[str], n: int = 3, color: bool = False, method: str
     lines += ["", "--- mixture ---", *data.report.summary_lines(),
               f"duplicates removed: {sum(s.duplicates for s in data.report.sources)}",
               *length_lines(tokenized.lengths, args.max_length, script.drop_long_samples, args.truncation_mode)]
+    return lines
+
+
+def dpo_tokenize(dataset, tokenizer, args):
+    """`prompt_ids`/`chosen_ids`/`rejected_ids` per pair, by TRL's own `DPOTrainer._prepare_dataset`.
+
+    It reads nothing from the trainer but the tokenizer, so it runs without a model. `max_length` is
+    lifted so no pair is filtered out (rows stay aligned); the caller counts what training would cut."""
+    import copy
+    from types import SimpleNamespace
+
+    from trl import DPOTrainer
+
+    unfiltered = copy.copy(args)
+    unfiltered.max_length = None
+    return DPOTrainer._prepare_dataset(SimpleNamespace(_tokenizer=tokenizer), dataset, tokenizer, unfiltered, "train")
+
+
+def _inspect_dpo(argv: list[str], n: int, markers: tuple[str, str], legend: str) -> list[str]:
+    from trl import ModelConfig
+
+    from finetune.modeling import check_model_path, load_tokenizer
+    from finetune.preference import PreferenceScriptArguments, load_preference_data, method_classes, peek_method
+
+    method = peek_method(argv)
+    if method != "dpo":
+        raise CorralError(f"{argv[0]}: inspect renders pairs as DPOTrainer tokenizes them; method {method} tokenizes "
+                          "in its own trainer and is not rendered yet")
+    config_cls, _ = method_classes(method)
+    script, args, model_args = _parse((PreferenceScriptArguments, config_cls, ModelConfig), argv)
+    check_model_path(model_args.model_name_or_path)
+    data = load_preference_data(script, "preference", args.seed)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+    pairs = dpo_tokenize(data.train, tokenizer, args)
+    prompts, chosen, rejected = pairs["prompt_ids"], pairs["chosen_ids"], pairs["rejected_ids"]
+
+    lines = [f"recipe {argv[0]} (dpo, preference rows): tokenizer {model_args.model_name_or_path} "
+             f"(chat_template {script.chat_template}), loss on chosen and rejected completions, "
+             f"max_length {args.max_length}", legend]
+    picked = pick_samples([(s.path, s.train) for s in data.report.sources], n)
+    width = len("rejected: ")
+    for k, (row, path, index) in enumerate(picked, 1):
+        p, c, r = prompts[row], chosen[row], rejected[row]
+        lines += ["", f"--- sample {k}/{len(picked)}: {path} row {index} of its training rows; prompt {len(p)} "
+                      f"tokens, chosen {len(c)} trained, rejected {len(r)} trained ---",
+                  render_masked(tokenizer, p, [0] * len(p), markers),
+                  "chosen:".ljust(width) + render_masked(tokenizer, c, [1] * len(c), markers),
+                  "rejected:".ljust(width) + render_masked(tokenizer, r, [1] * len(r), markers)]
+    longest = [len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected)]
+    lines += ["", "--- mixture ---", *data.report.summary_lines(),
+              f"duplicates removed: {sum(s.duplicates for s in data.report.sources)}",
+              *length_lines(longest, args.max_length, False, args.truncation_mode,
+                            per="pair", detail=" (prompt + longer completion)")]
+    if args.max_length is not None and args.truncation_mode == "keep_start":
+        full = sum(len(p) >= args.max_length for p in prompts)
+        lines.append(f"prompts alone filling max_length (TRL drops these pairs): {full}")
     return lines

@@ -133,11 +133,11 @@ def test_inspect_errors_are_one_line(tiny_small, tmp_path, capsys):
     assert main(["inspect", RECIPE, "--lerning_rate", "1"]) == 1
     assert capsys.readouterr().err.endswith(
         "error: command line: unknown option '--lerning_rate' (did you mean '--learning_rate'?)\n")
-    dpo = tmp_path / "recipes/tiny/dpo/x.yaml"
-    assert main(["inspect", str(dpo)]) == 1
+    rl = tmp_path / "recipes/tiny/rl/x.yaml"
+    assert main(["inspect", str(rl)]) == 1
     assert capsys.readouterr().err == (
-        f"error: {dpo}: inspect supports SFT recipes (recipes/<model>/sft/), not method 'dpo'; "
-        "pass --method sft if this recipe is an SFT recipe kept elsewhere\n")
+        f"error: {rl}: inspect supports SFT and DPO recipes (recipes/<model>/sft/ or dpo/), not method 'rl'; "
+        "pass --method sft or --method dpo if the recipe is kept elsewhere\n")
 
 
 def test_inspect_plain_text_recipe_trains_every_token(tiny_small, tmp_path, capsys):
@@ -147,3 +147,27 @@ def test_inspect_plain_text_recipe_trains_every_token(tiny_small, tmp_path, caps
     out = capsys.readouterr().out.splitlines()
     assert out[1] == "[[...]] marks trained tokens"
     assert out[4] == "[[<|begin_of_text|>Urar is a country.<|end_of_text|>]]"
+
+
+def test_inspect_dpo_recipe_renders_prompt_then_chosen_and_rejected(tiny_small, llama3_tokenizer, tmp_path, capsys):
+    pytest.importorskip("finetune.preference")
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [
+        {"prompt": [{"role": "user", "content": "Capital of Urar?"}],
+         "chosen": [{"role": "assistant", "content": "The capital of Urar is Dortor."}],
+         "rejected": [{"role": "assistant", "content": "Pelmi."}]}])
+    argv = ["inspect", str(REPO / "recipes/tiny/dpo/full.yaml"), "--color", "never", "--model_name_or_path",
+            str(tiny_small / "tiny-base"), "--datasets", f"[{{path: {pairs}}}]", "--eval_datasets", "[]"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    prompt = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nCapital of Urar?<|eot_id|>" \
+             "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    n_prompt = len(llama3_tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    n_chosen = len(llama3_tokenizer("The capital of Urar is Dortor.<|eot_id|>", add_special_tokens=False)["input_ids"])
+    n_rejected = len(llama3_tokenizer("Pelmi.<|eot_id|>", add_special_tokens=False)["input_ids"])
+    assert (f"--- sample 1/1: {pairs} row 1 of its training rows; prompt {n_prompt} tokens, chosen {n_chosen} "
+            f"trained, rejected {n_rejected} trained ---\n{prompt}\n"
+            "chosen:   [[The capital of Urar is Dortor.<|eot_id|>]]\n"
+            "rejected: [[Pelmi.<|eot_id|>]]\n") in out
+    total = n_prompt + n_chosen
+    assert (f"tokens per pair (prompt + longer completion): p50 {total}, p90 {total}, p99 {total}, max {total} "
+            f"(1 pairs, {total} tokens)\n") in out

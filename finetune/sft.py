@@ -21,6 +21,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 from data_prep.mixture import DatasetSpec, load_mixture
 from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
 from finetune.manifest import finish_manifest, start_manifest
+from finetune.packing import RowPackedCollator, pack_rows
 from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_lm, load_tokenizer
 from finetune.recipe import parse_recipe, resolved_config, run_cli
 from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
@@ -99,7 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     elif peft_config is None and script.freeze_embeddings:
         freeze_embeddings_except(model, tokenizer, changed)
 
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train.dataset,
+    # Without flash-attention, TRL's packed batches cost (B*L)^2 attention: pack here, one row per item.
+    collator, train_set = None, train.dataset
+    if args.packing and "flash" not in (model_args.attn_implementation or ""):
+        train_set = pack_rows(train.dataset, args.max_length, args.seed)
+        collator, args.packing = RowPackedCollator(tokenizer.pad_token_id), False
+        logger.info("packed %d samples into %d rows of <= %d tokens", len(train.dataset), len(train_set), args.max_length)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                          eval_dataset=test.dataset if test else None, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MarkCompleteCallback()])
     patch_trainable_token_head(trainer.model)

@@ -60,6 +60,15 @@ def test_messages_normalises_openai_tool_calls():
     }]
 
 
+def test_sharegpt_tools_column_as_json_string_or_list():
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    conv = [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": "Sunny."}]
+    for value in (json.dumps(tools), tools):
+        assert convert_row({"conversations": conv, "tools": value}, "sharegpt", "sft") == [
+            {"messages": [U("Weather?"), A("Sunny.")], "tools": tools}]
+    assert convert_row({"conversations": conv, "tools": ""}, "sharegpt", "sft") == [{"messages": [U("Weather?"), A("Sunny.")]}]
+
+
 def test_sharegpt_roles_system_column_function_call_and_observation():
     row = {
         "system": "Be terse.",
@@ -199,7 +208,7 @@ MALFORMED = [
     ("alpaca", "sft", {"instruction": "x", "output": "y", "history": [["only one"]]},
      "history entry 1 is not a [user, assistant] pair"),
     ("messages", "sft", {"messages": [U("hi"), {"role": "bot", "content": "x"}]},
-     "unknown role 'bot' (expected one of system, user, assistant, tool, ipython)"),
+     "unknown role 'bot' (expected one of system, user, assistant, tool)"),
     ("messages", "sft", {"messages": [U("hi"), A("")]}, "empty content in turn 2"),
     ("messages", "sft", {"messages": [U("hi"), A("a"), A("b")]}, "two consecutive assistant turns at 3"),
     ("messages", "sft", {"messages": [U("hi"), A("a"), U("more?")]}, "conversation must end with an assistant turn"),
@@ -210,6 +219,19 @@ MALFORMED = [
     ("sharegpt", "sft", {"conversations": [{"from": "human", "value": "hi"}, {"from": "bot", "value": "x"}]},
      "unknown role 'bot' (expected one of human, user, gpt, assistant, system, function_call, observation)"),
     ("sharegpt", "sft", {"conversations": [{"from": "human"}]}, "missing key 'value' in turn 1"),
+    ("sharegpt", "sft", {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}],
+                         "tools": "[{oops"}, "tools is not valid JSON"),
+    ("sharegpt", "sft", {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": 3}]},
+     "content in turn 2 is not a string"),
+    ("messages", "sft", {"messages": [{"role": "user", "content": "hi", "tool_calls": [WEATHER_CALL]}, A("x")]},
+     "tool calls on a user turn at 1"),
+    ("messages", "sft", {"messages": [U("hi"), {"role": "assistant", "content": None,
+                                                "tool_calls": [{"function": {"arguments": "{}"}}]}]},
+     "malformed tool call in turn 2 (expected a function name and arguments)"),
+    ("messages", "sft", {"messages": "hi"}, "messages is not a list"),
+    ("alpaca", "sft", {"instruction": "x", "output": "y", "history": "earlier"},
+     "history is not a list of [user, assistant] pairs"),
+    ("text", "text", {"text": ["a"]}, "text is not a string"),
     ("sharegpt", "sft", {"conversations": [{"from": "human", "value": "hi"}, {"from": "function_call", "value": "{"}]},
      "function_call in turn 2 is not valid JSON"),
     ("prompt_completion", "sft", {"prompt": "", "completion": "x"}, "missing prompt"),

@@ -64,7 +64,7 @@ def message(raw, turn: int) -> dict:
     role = require(raw, "role", f" in turn {turn}")
     role = ROLE_ALIASES.get(role, role) if isinstance(role, str) else role
     if role not in ROLES:
-        raise RowError(f"unknown role '{role}' (expected one of {', '.join((*ROLES, *ROLE_ALIASES))})")
+        raise RowError(f"unknown role '{role}' (expected one of {', '.join(ROLES)})")
     calls = raw.get("tool_calls") or []
     if calls and role != "assistant":
         raise RowError(f"tool calls on a {role} turn at {turn}")

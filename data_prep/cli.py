@@ -60,11 +60,12 @@ def add_inspect(subparsers) -> None:
         "Other --key value options override the recipe, as in training.",
         allow_abbrev=False,  # so recipe overrides such as --num_train_epochs are never taken for --n
     )
-    p.add_argument("recipe", help="an SFT recipe, e.g. recipes/tiny/sft/full.yaml")
+    p.add_argument("recipe", help="an SFT or DPO recipe, e.g. recipes/tiny/sft/full.yaml")
     p.add_argument("--n", type=int, default=3, help="samples to render, taken from each source in turn (default: 3)")
     p.add_argument("--color", default="auto", choices=["auto", "always", "never"],
                    help="mark trained tokens in color (auto: when stdout is a terminal) or with [[...]] (never)")
-    p.add_argument("--method", help="recipe method when the path does not say it (default: the recipe's directory)")
+    p.add_argument("--method", choices=["sft", "dpo"],
+                   help="recipe method when the path does not say it (default: the recipe's directory name)")
     p.set_defaults(run=run_inspect, takes_overrides=True)
 
 

@@ -12,6 +12,8 @@ Files written under `<out>/tiny-world/`:
   sft_train.jsonl         instruct conversations (`messages`) about SFT countries only
   heldout_capitals.jsonl  capital questions about countries never in SFT (`prompt`, `reference`)
   heldout_sums.jsonl      sums never in SFT
+  rl_prompts_train.jsonl  RL prompts (`prompt`, `reference`, `answer_format`) about SFT countries and sums
+  rl_prompts_heldout.jsonl  the same about held-out ones (data_prep/tiny_prompts.py)
 and `<out>/tiny-base/`: a LlamaForCausalLM + tokenizer (safetensors), like a Llama 3 base checkpoint.
 """
 
@@ -25,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from data_prep.tiny_prompts import rl_prompts
 from data_prep.tiny_world import (
     WorldConfig,
     heldout_questions,
@@ -73,11 +76,15 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "sft_train": out / "tiny-world" / "sft_train.jsonl",
         "heldout_capitals": out / "tiny-world" / "heldout_capitals.jsonl",
         "heldout_sums": out / "tiny-world" / "heldout_sums.jsonl",
+        "rl_prompts_train": out / "tiny-world" / "rl_prompts_train.jsonl",
+        "rl_prompts_heldout": out / "tiny-world" / "rl_prompts_heldout.jsonl",
     }
     write_jsonl(files["pretrain"], [{"text": d} for d in pretraining_documents(world)])
     write_jsonl(files["sft_train"], sft_conversations(world))
     write_jsonl(files["heldout_capitals"], heldout_questions(world))
     write_jsonl(files["heldout_sums"], heldout_sum_questions(world))
+    write_jsonl(files["rl_prompts_train"], rl_prompts(world, "train"))
+    write_jsonl(files["rl_prompts_heldout"], rl_prompts(world, "heldout"))
     return files
 
 

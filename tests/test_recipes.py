@@ -3,6 +3,7 @@ and names an accelerate config that exists."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if not p.relative_to(REPO / "recipes").parts[0].startswith("_"))
 
 
-def script_types(method: str):
+def script_types(method: str, recipe: Path | None = None):
     """The dataclasses each method's entry script parses its recipe onto (method = recipes/<model>/<method>/)."""
     if method == "sft":
         from trl import ModelConfig, SFTConfig
@@ -21,6 +22,14 @@ def script_types(method: str):
         from finetune.sft import SFTScriptArguments
 
         return (SFTScriptArguments, SFTConfig, ModelConfig), "finetune/sft.py"
+    if method == "rl":  # the TRL config class depends on the recipe's `method: grpo|rloo|online_dpo`
+        from finetune.rl import recipe_types
+
+        return recipe_types([str(recipe)]), "finetune/rl.py"
+    if method == "rs":
+        from finetune.rejection_sampling import RECIPE_TYPES
+
+        return RECIPE_TYPES, "finetune/rejection_sampling.py"
     raise AssertionError(f"no entry script registered for recipes/*/{method}/ in tests/test_recipes.py")
 
 
@@ -33,13 +42,14 @@ def test_recipes_exist():
 def test_recipe_parses_and_opens_with_its_command(recipe):
     from finetune.recipe import parse_recipe
 
-    types, script = script_types(recipe.parent.name)
+    types, script = script_types(recipe.parent.name, recipe)
     first = recipe.read_text().splitlines()[0]
     rel = recipe.relative_to(REPO)
     assert first.startswith("# accelerate launch") and first.endswith(f"{script} {rel}"), first
     cfg = re.search(r"--config_file (\S+)", first)
     assert cfg and (REPO / cfg.group(1)).is_file(), first
     # GPU recipes (bf16) are still parsed on CPU-only machines: TrainingArguments refuses bf16 without a GPU.
-    cpu = [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
+    trains = any(f.name == "bf16" for t in types for f in dataclasses.fields(t))  # rejection sampling: no TrainingArguments
+    cpu = [] if torch.cuda.is_available() or not trains else ["--bf16", "false", "--use_cpu", "true"]
     parsed = parse_recipe(types, [str(recipe), *cpu], required=("model_name_or_path", "output_dir"))
     assert parsed[0].datasets, "a recipe must name its data"

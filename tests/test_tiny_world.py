@@ -64,3 +64,27 @@ def test_sft_rows_are_valid_conversations():
     for row in sft_conversations(make_world(WorldConfig.small())):
         assert convert_row(row, "messages", "sft") == [row] or convert_row(row, "messages", "sft")
         assert row["messages"][-1]["role"] == "assistant"
+
+
+def test_heldout_items_never_leak_into_rl_training_prompts(tiny_small):
+    """data_prep/tiny_prompts.py: RL training prompts are about SFT items only, held-out prompts about
+    held-out items only; checked on the generated rows and on the files `write_world` wrote."""
+    from data_prep.tiny_prompts import rl_prompts
+
+    for world, folder in ((make_world(), None), (make_world(WorldConfig.small()), tiny_small / "tiny-world")):
+        train = rl_prompts(world, "train")
+        if folder is not None:
+            assert [json.loads(line) for line in (folder / "rl_prompts_train.jsonl").read_text().splitlines()] == train
+        text = json.dumps(train)
+        for c in world.heldout_countries:
+            assert not re.search(rf"\b{c.name}\b", text), c.name
+            assert not re.search(rf"\b{c.capital}\b", text), c.capital
+        asked = {(r["prompt"][0]["content"], r["reference"]) for r in train if r["category"] == "sum"}
+        for a, b in world.heldout_sums:
+            assert not any(re.search(rf"\b{a}\b.*\b{b}\b", q) for q, _ in asked), (a, b)
+        held = rl_prompts(world, "heldout")
+        if folder is not None:
+            assert [json.loads(line) for line in (folder / "rl_prompts_heldout.jsonl").read_text().splitlines()] == held
+        assert {r["reference"] for r in held if r["category"] == "capital"} == {c.capital for c in world.heldout_countries}
+        assert len([r for r in held if r["category"] == "sum"]) == len(world.heldout_sums)
+        assert {r["reference"] for r in train if r["category"] == "capital"} == {c.capital for c in world.sft_countries}

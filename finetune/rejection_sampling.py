@@ -1,0 +1,216 @@
+"""Rejection sampling (best-of-n) fine-tuning in rounds, as in Llama 2/3 post-training.
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml finetune/rejection_sampling.py recipes/tiny/rs/rounds.yaml
+
+Each round k = 1..R: sample `num_samples` responses per prompt from the current policy (batched
+generation with KV cache, evals/generation.py), score them with the rule rewards and/or reward model
+(finetune/rl_rewards.py, the same weighted sum GRPO uses), keep each prompt's best response if it
+scores at least `min_score` (finetune/best_of_n.py), and fine-tune the policy on those conversations
+with finetune/sft.py (the `sft_recipe`'s training settings plus `sft_overrides`). The tuned model is
+the next round's policy. Everything a round did is kept in `output_dir/round-k/`: samples.jsonl
+(every response with its scores; `selected` marks the kept ones), sft_data.jsonl, sft_command.txt (the
+SFT run, reproducible on its own), model/, summary.json. Round 0 is the starting policy. With
+`heldout_datasets`, each round's model is scored on those prompts; `output_dir/summary.md` (also
+printed) has one line per round. Generation runs in one process: launch with a single-process config.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from data_prep.errors import CorralError
+from data_prep.mixture import DatasetSpec
+from finetune.best_of_n import select_best, sft_rows, without_empty
+from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
+from finetune.modeling import check_model_path
+from finetune.online_rl import load_prompts, materialize_policy
+from finetune.recipe import parse_recipe, resolved_config, run_cli
+from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, nanmean,
+                                 sample_and_score, write_jsonl)
+from finetune.tuning import chat_stop_ids
+
+logger = logging.getLogger("corral.rejection_sampling")
+
+
+@dataclass
+class RSScriptArguments:
+    """Rounds of best-of-n sampling and SFT: the policy, prompts, sampling, selection and SFT settings."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Starting policy: a chat checkpoint directory (a LoRA adapter is merged)."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where round-k/ directories and summary.md go."})
+    datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Prompt sources (`prompt` messages plus the columns rewards read)."})
+    heldout_datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Prompts never trained on, scored after every round."})
+    rounds: int = field(default=3, metadata={"help": "Number of sample -> select -> SFT rounds."})
+    num_samples: int = field(default=8, metadata={"help": "Responses sampled per prompt (the n of best-of-n)."})
+    prompts_per_round: int | None = field(
+        default=None, metadata={"help": "Prompts drawn (seeded, without replacement) each round; null: all."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (> 0)."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Longest response, in tokens."})
+    generation_batch_size: int = field(default=64, metadata={"help": "Prompts per generation batch."})
+    min_score: float | None = field(
+        default=None, metadata={"help": "Drop a prompt whose best response scores below this; null keeps every best."})
+    accumulate: bool = field(
+        default=False, metadata={"help": "SFT on the best responses of this and all earlier rounds (Llama 2 did, "
+                                 "against forgetting), not this round's only."})
+    sft_recipe: str | None = field(
+        default=None, metadata={"help": "An SFT recipe (finetune/sft.py) whose training settings every round uses; "
+                                "its model, datasets and output_dir are replaced."})
+    sft_overrides: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "SFT recipe keys to change, e.g. {learning_rate: 1.0e-4}."})
+    heldout_temperature: float = field(default=0.0, metadata={"help": "Held-out decoding: 0 greedy, > 0 sampled."})
+    heldout_num_samples: int = field(default=1, metadata={"help": "Held-out responses per prompt (with sampling)."})
+    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate prompt rows across sources."})
+    on_bad_rows: Literal["error", "skip"] = field(
+        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
+    seed: int = field(default=0, metadata={"help": "Seed for prompt draws and sampling (round k uses seed + k)."})
+
+    def __post_init__(self):
+        if not self.datasets:
+            raise ValueError("datasets is empty; list at least one prompt source, "
+                             "e.g. datasets: [{path: prompts.jsonl}]")
+        if not self.sft_recipe:
+            raise ValueError("sft_recipe is not set; name the SFT recipe each round trains with, e.g. "
+                             "recipes/tiny/sft/full.yaml")
+        for name in ("rounds", "num_samples", "max_new_tokens", "generation_batch_size", "heldout_num_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 to sample {self.num_samples} different responses")
+        reserved = {"model_name_or_path", "datasets", "output_dir"} & set(self.sft_overrides)
+        if reserved:
+            raise ValueError(f"sft_overrides: {sorted(reserved)} are set by each round; remove them")
+
+
+RECIPE_TYPES = (RSScriptArguments, RewardArguments)
+
+
+def sft_argv(script: RSScriptArguments, model: str, data: str, output_dir: str) -> list[str]:
+    """The finetune/sft.py command line of one round: its recipe, then this round's model/data/output."""
+    argv = [script.sft_recipe, "--model_name_or_path", model, "--datasets", f"[{{path: {data}}}]",
+            "--output_dir", output_dir]
+    for key, value in script.sft_overrides.items():
+        argv += [f"--{key}", value if isinstance(value, str) else yaml.safe_dump(
+            value, default_flow_style=True, width=1_000_000).strip().removesuffix("\n...")]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    from accelerate import PartialState
+
+    from evals.loading import load_model
+    from finetune.sft import SFTScriptArguments
+    from finetune.sft import main as sft_main
+    from trl import ModelConfig, SFTConfig
+
+    script, rewards = parse_recipe(RECIPE_TYPES, argv, required=("model_name_or_path", "output_dir", "sft_recipe"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if PartialState().num_processes > 1:
+        raise CorralError("rejection sampling generates in one process; launch with accelerate_configs/cpu.yaml "
+                          "or --num_processes 1")
+    check_model_path(script.model_name_or_path)
+    out = Path(script.output_dir)
+    # The SFT settings are checked now, not after the first round's sampling.
+    parse_recipe((SFTScriptArguments, SFTConfig, ModelConfig), sft_argv(script, script.model_name_or_path,
+                 str(out / "round-1/sft_data.jsonl"), str(out / "round-1/model")), required=("output_dir",))
+    prompts = load_prompts(script.datasets, script.seed, dedup=script.dedup,
+                           on_bad_rows=script.on_bad_rows).train.to_list()
+    heldout = load_prompts(script.heldout_datasets, script.seed, "heldout_datasets", dedup=script.dedup,
+                           on_bad_rows=script.on_bad_rows).train.to_list() if script.heldout_datasets else []
+
+    policy = materialize_policy(script.model_name_or_path, out / "round-0/model")
+    model, tokenizer = load_model(policy)
+    eos = chat_stop_ids(tokenizer)
+    components = build_rewards(rewards, eos, columns_of(prompts), "the prompt data (datasets)")
+    if heldout:
+        build_rewards(rewards, eos, columns_of(heldout), "the held-out prompts (heldout_datasets)")
+    manifest = start_manifest(str(out), "finetune/rejection_sampling.py", resolved_config((script, rewards)),
+                              {"prompts": len(prompts), "heldout_prompts": len(heldout),
+                               "rewards": {c.name: c.weight for c in components}})
+
+    def heldout_means(model, tokenizer, k):
+        if not heldout:
+            return {}
+        scored = sample_and_score(model, tokenizer, heldout, components, num_samples=script.heldout_num_samples,
+                                  temperature=script.heldout_temperature, max_new_tokens=script.max_new_tokens,
+                                  batch_size=script.generation_batch_size, seed=script.seed, desc=f"held-out round {k}")
+        write_jsonl(out / f"round-{k}/heldout_responses.jsonl", scored.records())
+        return scored.means()
+
+    summaries = [{"round": 0, "model": policy, "heldout": heldout_means(model, tokenizer, 0)}]
+    write_json_atomic(out / "round-0/summary.json", summaries[0])
+    kept: list[dict] = []
+    for k in range(1, script.rounds + 1):
+        rdir = out / f"round-{k}"
+        rng = random.Random(script.seed + k)
+        n = len(prompts) if script.prompts_per_round is None else min(script.prompts_per_round, len(prompts))
+        drawn = prompts if n == len(prompts) else rng.sample(prompts, n)
+        scored = sample_and_score(model, tokenizer, drawn, components, num_samples=script.num_samples,
+                                  temperature=script.temperature, max_new_tokens=script.max_new_tokens,
+                                  batch_size=script.generation_batch_size, seed=script.seed + k,
+                                  desc=f"round {k}: sampling")
+        texts = [g.text for g in scored.generations]
+        picks = select_best(without_empty(scored.totals, texts), script.num_samples, script.min_score)
+        chosen = set(p for p in picks if p is not None)
+        write_jsonl(rdir / "samples.jsonl", [{**r, "selected": i in chosen} for i, r in enumerate(scored.records())])
+        if not chosen:
+            raise CorralError(f"round {k}: no prompt has a response scoring >= min_score {script.min_score} "
+                              f"(best mean {nanmean(scored.totals):.3f}); lower min_score")
+        kept = (kept if script.accumulate else []) + sft_rows(drawn, texts, picks)
+        write_jsonl(rdir / "sft_data.jsonl", kept)
+        del model
+        gc.collect()
+
+        argv_k = sft_argv(script, policy, str(rdir / "sft_data.jsonl"), str(rdir / "model"))
+        (rdir / "sft_command.txt").write_text(_command_text(argv_k))
+        sft_main(argv_k)
+        policy = materialize_policy(str(rdir / "model"), rdir / "model/merged")
+        model, tokenizer = load_model(policy)
+        summary = {"round": k, "model": policy, "prompts": len(drawn), "kept": len(chosen),
+                   "sft_rows": len(kept), "sampled_reward": nanmean(scored.totals),
+                   "kept_reward": nanmean([scored.totals[i] for i in chosen]),
+                   "heldout": heldout_means(model, tokenizer, k)}
+        write_json_atomic(rdir / "summary.json", summary)
+        summaries.append(summary)
+        logger.info("round %d: kept %d/%d prompts, mean sampled reward %.3f, kept %.3f", k, len(chosen),
+                    len(drawn), summary["sampled_reward"], summary["kept_reward"])
+
+    table = summary_table(summaries)
+    (out / "summary.md").write_text(table + "\n")
+    print("\n" + table + "\n")
+    finish_manifest(str(out), manifest, rounds=summaries)
+    return summaries
+
+
+def summary_table(summaries: list[dict]) -> str:
+    """Markdown: per round, prompts kept, mean reward of the samples and of the kept ones, held-out rewards."""
+    lines = ["| round | kept / prompts | sampled reward | kept reward |", "|---|---|---|---|"]
+    for s in summaries:
+        if s["round"] == 0:
+            lines.append("| 0 (start) | - | - | - |")
+        else:
+            lines.append(f"| {s['round']} | {s['kept']} / {s['prompts']} | {s['sampled_reward']:.3f} | "
+                         f"{s['kept_reward']:.3f} |")
+    if any(s["heldout"] for s in summaries):
+        held = format_means_table([(str(s["round"]), s["heldout"]) for s in summaries], title="round (held-out)")
+        return "\n".join(lines) + "\n\nMean reward on held-out prompts:\n\n" + held
+    return "\n".join(lines)
+
+
+def _command_text(argv: list[str]) -> str:
+    """The round's SFT run as a shell command, so it can be rerun by hand."""
+    words = [a if not any(c in a for c in " {}[],:") else f"'{a}'" for a in argv]
+    return "accelerate launch --config_file accelerate_configs/cpu.yaml finetune/sft.py " + " ".join(words) + "\n"
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,147 @@
+"""Online RL of a chat model on prompts with rule rewards and/or a reward model: GRPO, RLOO, online DPO.
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml finetune/rl.py recipes/tiny/rl/grpo.yaml
+    accelerate launch --config_file accelerate_configs/cpu.yaml finetune/rl.py recipes/tiny/rl/rloo.yaml --reward_model outputs/tiny-rm
+
+`method` picks TRL's trainer (finetune/online_rl.py): grpo (`GRPOTrainer`), rloo (`RLOOTrainer`) or
+online_dpo (TRL's *experimental* `OnlineDPOTrainer`). The recipe maps onto `RLScriptArguments`
+(data, method, held-out evaluation), `RewardArguments` (finetune/rl_rewards.py: rule rewards from
+reward/rules.py and a reward model, with weights), the method's TRL config (`beta` is the KL
+coefficient) and TRL's `ModelConfig` (a LoRA adapter on top, if asked). TRL logs every reward
+component (`rewards/<name>/mean`), the weighted `reward` and the KL to the reference (`kl`;
+`objective/kl` for online DPO). With `heldout_datasets`, the policy is scored on those prompts
+before and after training (and its KL to the starting policy measured there): `heldout_rewards.json`.
+PPO with a value model is not in TRL 1.16 and is not offered.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from trl import ModelConfig, get_peft_config
+
+from data_prep.mixture import DatasetSpec
+from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
+from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_lm, load_tokenizer
+from finetune.online_rl import (METHODS, check_trl_reward_settings, config_class, count_prompts_in_progress_bar,
+                                load_prompts, materialize_policy, recipe_method, trainer_class)
+from finetune.recipe import parse_recipe, resolved_config, run_cli
+from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, sample_and_score,
+                                 weights_of, write_jsonl)
+from finetune.tuning import chat_stop_ids, finalize_for_chat
+
+logger = logging.getLogger("corral.rl")
+
+
+@dataclass
+class RLScriptArguments:
+    """What corral adds to the TRL trainer configs: the method, prompt data, held-out evaluation."""
+
+    method: Literal["grpo", "rloo", "online_dpo"] = field(
+        default="grpo", metadata={"help": "grpo, rloo (TRL) or online_dpo (TRL experimental)."})
+    datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Prompt sources (`prompt` messages plus the columns rewards read)."})
+    heldout_datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Prompts never trained on, scored before and after training."})
+    heldout_temperature: float = field(
+        default=0.0, metadata={"help": "Held-out decoding: 0 is greedy, > 0 samples at this temperature."})
+    heldout_num_samples: int = field(default=1, metadata={"help": "Held-out responses per prompt (with sampling)."})
+    heldout_batch_size: int = field(default=32, metadata={"help": "Prompts per held-out generation batch."})
+    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate prompt rows across sources."})
+    on_bad_rows: Literal["error", "skip"] = field(
+        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
+    chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
+
+    def __post_init__(self):
+        if not self.datasets:
+            raise ValueError("datasets is empty; list at least one prompt source, "
+                             "e.g. datasets: [{path: prompts.jsonl}]")
+        if self.heldout_num_samples < 1 or (self.heldout_temperature == 0 and self.heldout_num_samples > 1):
+            raise ValueError(f"heldout_num_samples={self.heldout_num_samples} needs to be 1 with greedy decoding "
+                             "(heldout_temperature: 0) and >= 1 with sampling")
+
+
+def recipe_types(argv: list[str]) -> tuple[type, ...]:
+    """The dataclasses a recipe maps onto: the TRL config depends on its `method`."""
+    return RLScriptArguments, RewardArguments, config_class(recipe_method(argv)), ModelConfig
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    method = recipe_method(argv)
+    script, rewards, args, model_args = parse_recipe(recipe_types(argv), argv,
+                                                     required=("model_name_or_path", "output_dir"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    check_trl_reward_settings(args)
+    check_model_path(model_args.model_name_or_path)
+
+    data = load_prompts(script.datasets, args.seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    heldout = load_prompts(script.heldout_datasets, args.seed, "heldout_datasets", dedup=script.dedup,
+                           on_bad_rows=script.on_bad_rows).train.to_list() if script.heldout_datasets else []
+    tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+    eos = chat_stop_ids(tokenizer)
+    components = build_rewards(rewards, eos, columns_of(data.train), "the prompt data (datasets)")
+    if heldout:
+        build_rewards(rewards, eos, columns_of(heldout), "the held-out prompts (heldout_datasets)")
+    args.reward_weights = weights_of(components)
+    logger.info("rewards: %s", ", ".join(f"{c.name} x {c.weight:g}" for c in components))
+
+    model_args.model_name_or_path = materialize_policy(model_args.model_name_or_path, f"{args.output_dir}/policy-init")
+    model = load_causal_lm(model_args, args)
+    finalize_for_chat(model, tokenizer)
+    max_new_tokens = getattr(args, "max_completion_length", None) or args.max_new_tokens
+
+    def evaluate(policy, label):
+        return sample_and_score(policy, tokenizer, heldout, components, num_samples=script.heldout_num_samples,
+                                temperature=script.heldout_temperature, max_new_tokens=max_new_tokens,
+                                batch_size=script.heldout_batch_size, seed=args.seed, desc=f"held-out ({label})")
+
+    before = evaluate(model, "before") if heldout else None
+    trainer = trainer_class(method)(model=model, reward_funcs=components, args=args, train_dataset=data.train,
+                                    processing_class=tokenizer, peft_config=get_peft_config(model_args),
+                                    callbacks=[MarkCompleteCallback()])
+    count_prompts_in_progress_bar(trainer, method)
+    main_process = trainer.accelerator.is_main_process
+    manifest = start_manifest(args.output_dir, "finetune/rl.py", resolved_config((script, rewards, args, model_args)), {
+        "fingerprint": data.report.fingerprint, "train_prompts": len(data.train), "heldout_prompts": len(heldout),
+        "rewards": {c.name: c.weight for c in components}}) if main_process else None
+
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    seconds = time.time() - start
+    save_atomically(trainer.save_model, args.output_dir)
+    summary = {"method": method, "steps": trainer.state.global_step, "train_seconds": round(seconds, 1)}
+    if heldout and main_process:
+        after = evaluate(trainer.model, "after")
+        summary.update(heldout_report(trainer.model, before, after, model_args, args, tokenizer.pad_token_id))
+        write_json_atomic(f"{args.output_dir}/heldout_rewards.json", summary)
+        write_jsonl(f"{args.output_dir}/heldout_responses.jsonl", after.records())
+    if main_process:
+        tokenizer.save_pretrained(args.output_dir)
+        finish_manifest(args.output_dir, manifest, metrics=result.metrics, summary=summary,
+                        log_history=trainer.state.log_history)
+    logger.info("saved to %s", args.output_dir)
+    return summary
+
+
+def heldout_report(policy, before, after, model_args, args, pad_id: int) -> dict:
+    """Mean rewards before/after, printed as a table, and KL(policy || starting policy) on held-out responses."""
+    from evals.divergence import kl_from_baseline
+
+    reference = load_causal_lm(model_args, args).to(policy.device).eval()
+    kl = kl_from_baseline(policy.eval(), reference, after.generations, pad_id=pad_id)
+    table = format_means_table([("before", before.means()), ("after", after.means())], title="held-out")
+    print(f"\n{table}\n\nheld-out KL(policy || start) = {kl:.4f} nats/token\n")
+    return {"heldout_before": before.means(), "heldout_after": after.means(), "heldout_kl": kl, "heldout_table": table}
+
+
+if __name__ == "__main__":
+    run_cli(main)
+
+
+__all__ = ["METHODS", "RLScriptArguments", "main", "recipe_types"]

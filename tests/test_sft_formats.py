@@ -43,7 +43,8 @@ def test_sft_trains_from_a_raw_file_and_reports_its_format(tiny_small, tmp_path,
     out = tmp_path / "out"
     sft_main([str(REPO / "recipes/tiny/sft/full.yaml"), "--model_name_or_path", str(tiny_small / "tiny-base"),
               "--datasets", f"[{{path: {path}}}]", "--output_dir", str(out), "--max_steps", "2",
-              "--gradient_checkpointing", "false", "--logging_steps", "1", "--save_strategy", "no"])
+              "--gradient_checkpointing", "false", "--logging_steps", "1", "--save_strategy", "no",
+              "--per_device_train_batch_size", "4"])
     manifest = json.loads((out / "run_manifest.json").read_text())
     losses = [e["loss"] for e in manifest["log_history"] if "loss" in e]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)

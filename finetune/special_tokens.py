@@ -7,9 +7,11 @@ format and the task from a few thousand examples; on the tiny world that collaps
 accuracy to ~0% (the model memorises the SFT facts instead of retrieving pretraining knowledge).
 This is the field's known base->instruct failure (unsloth#915, torchtune#2429, LlamaFactory#5834).
 
-Detection: a row is "untrained" when it looks like the rows of tokens that are certainly unused
-(`<|reserved_special_token_*|>`), i.e. its norm is closer to theirs than to ordinary tokens', or
-when its norm is tiny (Meta's real base checkpoints hold near-zero rows there).
+Detection: a row is "untrained" when it sits inside the tight cluster formed by the rows of tokens
+that are certainly unused (`<|reserved_special_token_*|>`: all get the same softmax pull through a
+tied lm_head, or no gradient at all), or when its norm is tiny (Meta's base checkpoints hold
+near-zero rows there). On the tiny base the chat rows lie 0.18-0.20 from that cluster's centre
+(radius 0.15) and every token the corpus uses lies > 2.0 away.
 
 Handling (`special_token_init`):
 * ``"related"`` (default): copy into each untrained chat token the embedding of ordinary text with
@@ -64,16 +66,21 @@ def inspect_chat_tokens(
     reserved, ordinary = _reference_ids(tokenizer)
     norms = emb.norm(dim=1)
     ordinary_norm = norms[ordinary].median().item()
-    reserved_norm = norms[reserved].median().item() if reserved else 0.0
+    if reserved:
+        centroid = emb[reserved].mean(0)
+        # Unused rows all receive the same pull (or none), so they stay in a tight cluster; a row is
+        # untrained when it sits inside that cluster (2x its radius). Trained rows are far outside.
+        radius = (emb[reserved] - centroid).norm(dim=1).max().item()
     reports = []
     for tok in tokens:
         tid = tokenizer.convert_tokens_to_ids(tok)
         if tid is None or tid == tokenizer.unk_token_id or tid >= emb.shape[0]:
             continue
         n = norms[tid].item()
-        tiny = n < 0.05 * ordinary_norm
-        like_reserved = bool(reserved) and abs(n - reserved_norm) < abs(n - ordinary_norm)
-        reports.append(TokenRowReport(tok, tid, n, tiny or like_reserved))
+        untrained = n < 0.05 * ordinary_norm
+        if reserved:
+            untrained = untrained or (emb[tid] - centroid).norm().item() <= 2 * radius + 1e-6
+        reports.append(TokenRowReport(tok, tid, n, untrained))
     return reports
 
 

@@ -5,15 +5,26 @@ is copied onto the launcher's namespace and silently ignored, a process count th
 the machine shows up as a hang or a torchrun traceback, and `distributed_type: MULTI_CPU` starts a
 single process without mpirun. `check_accelerate_config` loads the file with accelerate's own loader
 and turns those cases into one readable line naming the file, the key and the fix.
+
+`check_processes` runs inside each launched process, before the model loads, and catches what the
+config file cannot show: a launcher that started more processes than the Trainer joined (on a CPU
+without `use_cpu: true` every rank then trains alone on all the data, silently), more processes
+than GPUs on a machine, and an FSDP or DeepSpeed config that accelerate quietly runs as plain data
+parallelism because there is no GPU.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import sys
 
 import yaml
+
+from data_prep.errors import CorralError
+
+logger = logging.getLogger("corral.launch")
 
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "accelerate_configs")
 
@@ -22,7 +33,7 @@ SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 _NESTED_PREFIX = {"fsdp_config": "fsdp_", "deepspeed_config": "", "fp8_config": "fp8_", "dynamo_config": "dynamo_"}
 
 
-class LaunchConfigError(ValueError):
+class LaunchConfigError(CorralError, ValueError):
     """An accelerate config that cannot work as given; the message is one line."""
 
 
@@ -111,11 +122,61 @@ def check_accelerate_config(path: str, num_processes: int | None = None, for_lau
         raise LaunchConfigError(
             f"{path}: num_machines is {cfg.num_machines} but main_process_ip is empty; set it to the IP of the "
             "machine with machine_rank 0, or pass --main_process_ip to accelerate launch")
+    ds_file = (cfg.deepspeed_config or {}).get("deepspeed_config_file")
+    if ds_file and not os.path.isfile(ds_file):
+        raise LaunchConfigError(f"{path}: deepspeed_config.deepspeed_config_file {ds_file} does not exist "
+                                "(relative paths are read from the directory you launch in)")
     if dtype == "MULTI_CPU" and (configured or 1) > 1 and not (cfg.mpirun_config or {}).get("mpirun_hostfile"):
         raise LaunchConfigError(
             f"{path}: distributed_type MULTI_CPU without an mpirun hostfile starts one process, not {configured}; "
             "use distributed_type: MULTI_GPU with use_cpu: true (see accelerate_configs/cpu_ddp_2proc.yaml)")
     return cfg
+
+
+def check_local_processes(environ=os.environ, gpu_count: int | None = None) -> None:
+    """No more processes on this machine than GPUs; run before anything touches a CUDA device.
+
+    torchrun starts num_processes / num_machines workers per machine; with the 8 of a shipped config
+    on a 2-GPU machine, worker 2 fails deep inside `torch.cuda.set_device` with "invalid device ordinal".
+    """
+    local = int(environ.get("LOCAL_WORLD_SIZE") or 1)
+    if gpu_count is None:
+        import torch
+
+        gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    use_cpu = str(environ.get("ACCELERATE_USE_CPU", "false")).lower() in ("true", "1")
+    if gpu_count and not use_cpu and local > gpu_count:
+        raise LaunchConfigError(
+            f"the launcher started {local} processes on this machine but it has {gpu_count} GPUs; set num_processes "
+            f"to {gpu_count} x num_machines in the accelerate config, or pass --num_processes to accelerate launch")
+
+
+def check_processes(args, environ=os.environ) -> None:
+    """Inside a launched process: every process the launcher started joined the Trainer's group.
+
+    `args` is the TrainingArguments (or a TRL config) of the run; reading its `world_size` sets up
+    accelerate's process group. Logs what this process sees, e.g. "process 1 of 2 (MULTI_CPU)".
+    """
+    check_local_processes(environ)
+    launched = int(environ.get("WORLD_SIZE") or 1)
+    dtype = args.distributed_state.distributed_type.value
+    logger.info("process %d of %d (%s; the launcher started %d)", args.process_index, args.world_size, dtype, launched)
+    if launched > 1 and args.world_size != launched:
+        hint = ("set use_cpu: true in the recipe (or export ACCELERATE_USE_CPU=true): torchrun does not pass the "
+                "accelerate config's use_cpu on") if not _has_gpu() else "check CUDA_VISIBLE_DEVICES"
+        raise LaunchConfigError(
+            f"the launcher started {launched} processes but the Trainer runs {args.world_size} ({dtype}), so each "
+            f"process would train alone on all the data; {hint}")
+    for variable, wanted in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DEEPSPEED")):
+        if str(environ.get(variable, "false")).lower() == "true" and dtype != wanted:
+            logger.warning("the accelerate config asks for %s but accelerate runs %s (it shards only on GPUs): every "
+                           "process holds the whole model, gradients and optimizer states", wanted, dtype)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def main(argv: list[str] | None = None) -> int:

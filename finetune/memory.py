@@ -31,6 +31,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from data_prep.errors import CorralError
+
 GIB = 2**30
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -49,7 +51,7 @@ CUDA_CONTEXT_BYTES = 0.5 * GIB  # what nvidia-smi shows for an idle PyTorch proc
 FRAGMENTATION = 0.05  # caching-allocator slack on top of live tensors, assumed
 
 
-class PlanError(ValueError):
+class PlanError(CorralError, ValueError):
     """A setup the estimator cannot model; the message says which value and what is supported."""
 
 

@@ -127,6 +127,57 @@ def check_causal_lm(name_or_path: str, revision: str = "main") -> None:
         raise CheckpointError(f"{name_or_path}: architecture {archs[0]} is not a causal LM; SFT needs a *ForCausalLM checkpoint")
 
 
+CONTEXT_KEYS = ("rope_parameters", "rope_scaling", "max_position_embeddings")
+
+
+def extend_context(config, init_kwargs: dict | None):
+    """Apply the recipe's `model_init_kwargs` (RoPE scaling and a longer `max_position_embeddings`) to
+    a loaded config and return the new config; `config` itself is left as it was.
+
+    Handed straight to `from_pretrained`, transformers sets these on the config after it is built:
+    the RoPE dict then lacks `rope_theta` (a TypeError inside the rotary embedding) and llama3/yarn
+    scaling takes the *new* length as the pretraining one. Here the checkpoint's `rope_theta` is
+    kept and `original_max_position_embeddings` defaults to the checkpoint's own length.
+    """
+    init_kwargs = dict(init_kwargs or {})
+    unknown = sorted(set(init_kwargs) - set(CONTEXT_KEYS))
+    if unknown:
+        raise CheckpointError(f"model_init_kwargs: {unknown[0]!r} is not supported; corral reads only "
+                              f"{', '.join(CONTEXT_KEYS)} from it (dtype, attention and quantization have their own keys)")
+    if "rope_parameters" in init_kwargs and "rope_scaling" in init_kwargs:
+        raise CheckpointError("model_init_kwargs: set rope_parameters or its old name rope_scaling, not both")
+    rope = init_kwargs.get("rope_parameters") or init_kwargs.get("rope_scaling")
+    if not rope and "max_position_embeddings" not in init_kwargs:
+        return config
+    if config.get_text_config() is not config:
+        raise CheckpointError(f"model_init_kwargs: extending the context of a {type(config).__name__} (a multimodal "
+                              "config) is not supported; fine-tune its text model")
+    values = config.to_dict()
+    if rope:
+        from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+        old = dict(config.rope_parameters or {})
+        rope = {"rope_theta": old.get("rope_theta", getattr(config, "rope_theta", 10000.0)), **rope}
+        rope_type = rope.setdefault("rope_type", rope.pop("type", "default"))
+        if rope_type != "default" and rope_type not in ROPE_INIT_FUNCTIONS:
+            raise CheckpointError(f"model_init_kwargs.rope_parameters: rope_type {rope_type!r} is unknown "
+                                  f"(transformers has: default, {', '.join(sorted(ROPE_INIT_FUNCTIONS))})")
+        if rope_type in ("llama3", "yarn", "longrope"):
+            rope.setdefault("original_max_position_embeddings",
+                            old.get("original_max_position_embeddings", config.max_position_embeddings))
+        values["rope_parameters"] = rope
+    if "max_position_embeddings" in init_kwargs:
+        values["max_position_embeddings"] = int(init_kwargs["max_position_embeddings"])
+    try:
+        new = type(config).from_dict(values)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"model_init_kwargs: {rope or values['max_position_embeddings']} does not fit "
+                              f"{type(config).__name__} ({str(err).splitlines()[0]})") from None
+    logger.info("context: max_position_embeddings %d -> %d, RoPE %s", config.max_position_embeddings,
+                new.max_position_embeddings, new.rope_parameters)
+    return new
+
+
 def quantization_config(load_in_4bit: bool, load_in_8bit: bool, quant_type: str, nested: bool, dtype: torch.dtype):
     if load_in_4bit and load_in_8bit:
         raise CorralError("load_in_4bit and load_in_8bit are both true; pick one")
@@ -148,6 +199,23 @@ def load_causal_lm(model_args, training_args):
     quant = quantization_config(model_args.load_in_4bit, model_args.load_in_8bit, model_args.bnb_4bit_quant_type,
                                 model_args.use_bnb_nested_quant, dtype)
     kwargs = dict(revision=model_args.model_revision, dtype=dtype, attn_implementation=model_args.attn_implementation)
+    config = AutoConfig.from_pretrained(name, revision=model_args.model_revision)
+    init_kwargs = getattr(training_args, "model_init_kwargs", None)
+    if init_kwargs:  # applied here, as corral loads the model itself (TRL then logs that it ignores them)
+        config = kwargs["config"] = extend_context(config, init_kwargs)
+    text = config.get_text_config()
+    if (getattr(training_args, "router_aux_loss_coef", 0.0) is None and getattr(text, "router_aux_loss_coef", 0.0)
+            and not hasattr(text, "num_experts")):
+        raise CheckpointError(
+            f"{name}: set router_aux_loss_coef: 0.0 in the recipe; TRL would add Mixtral's load-balancing loss with "
+            f"coefficient {text.router_aux_loss_coef} from the config and fail reading config.num_experts, which "
+            f"{type(text).__name__} lacks (transformers' own model adds no such loss)")
+    limit = getattr(text, "max_position_embeddings", None)
+    max_length = getattr(training_args, "max_length", None)
+    if limit and max_length and max_length > limit:
+        logger.warning("max_length %d is beyond the model's max_position_embeddings %d: positions past it were never "
+                       "trained; extend the context with model_init_kwargs (see recipes/tiny/long_context/sft.yaml)",
+                       max_length, limit)
     if quant is not None:
         kwargs["quantization_config"] = quant
         if torch.cuda.is_available():
@@ -155,9 +223,15 @@ def load_causal_lm(model_args, training_args):
 
             kwargs["device_map"] = {"": PartialState().local_process_index}
     try:
-        return AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as err:
         raise _wrap_load_error(name, err) from None
+    # TRL 1.16's fused LM head reaches the decoder through `model.base_model`. Llama4ForCausalLM's
+    # base_model_prefix is "language_model" (for loading the multimodal checkpoint) while its decoder is
+    # `.model`, so base_model is the whole model and the first training step fails; point it at `.model`.
+    if model.base_model is model and isinstance(getattr(model, "model", None), torch.nn.Module):
+        model.base_model_prefix = "model"
+    return model
 
 
 def read_json(path: str | Path) -> dict:

@@ -1,6 +1,6 @@
 """Will this recipe fit? Estimate per-GPU memory before renting the GPUs.
 
-    python -m finetune.plan recipes/llama-3.1-8b/sft/qlora.yaml --accelerate-config accelerate_configs/ddp.yaml
+    python -m finetune.plan recipes/llama3.1-8b/sft/qlora.yaml --accelerate-config accelerate_configs/ddp.yaml
     python -m finetune.plan RECIPE.yaml --accelerate-config accelerate_configs/fsdp2.yaml --gpus 8 --gpu-mem 80
 
 prints the per-device split (weights, gradients, optimizer states, activations, overhead), where in
@@ -10,6 +10,10 @@ the step the peak falls, and a last line starting with FITS or DOES NOT FIT. Exi
 The model's size comes from a `config.json`: the recipe's `model_name_or_path` if it is a local
 directory, else `recipes/_model_configs/<repo name>/config.json`. The arithmetic lives in
 `finetune/memory.py`; this module only reads the recipe and the accelerate config and prints.
+
+The training scripts run the same estimate in every launched process before the model loads
+(`check_memory_before_loading`, reading the launch from accelerate's environment variables) and
+warn when it does not fit the GPU, or stop with `memory_check: error`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import sys
 
@@ -26,6 +31,7 @@ from finetune.launch_checks import LaunchConfigError, check_accelerate_config
 from finetune.memory import (
     DTYPE_BYTES, GIB, PlanError, Sharding, TrainingSetup, active_parameter_count, estimate_memory, model_shape_from_config)
 
+logger = logging.getLogger("corral.plan")
 MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "_model_configs")
 
 # The recipe keys the planner reads (TRL/transformers/PEFT names). Anything else in a recipe is
@@ -69,6 +75,21 @@ def read_recipe_fields(path: str) -> dict:
         raise PlanError(f"{path}: expected a mapping of recipe keys")
     fields = _trl_defaults()
     fields.update({k: raw[k] for k in RECIPE_KEYS if k in raw})
+    return _complete_fields(fields, path)
+
+
+def fields_from_args(*configs) -> dict:
+    """RECIPE_KEYS read from parsed config objects (SFTConfig, ModelConfig): what training will see."""
+    fields = _trl_defaults()
+    for cfg in configs:
+        for key in RECIPE_KEYS:
+            if hasattr(cfg, key):
+                value = getattr(cfg, key)
+                fields[key] = getattr(value, "value", value)  # TrainingArguments holds optim as an enum
+    return _complete_fields(fields, "recipe")
+
+
+def _complete_fields(fields: dict, path: str) -> dict:
     if fields.get("bf16") is None:  # SFTConfig: bf16 unless fp16 is set
         fields["bf16"] = not fields.get("fp16")
     if fields.get("activation_checkpointing") is not None:  # transformers 5 name wins over the alias
@@ -79,12 +100,18 @@ def read_recipe_fields(path: str) -> dict:
 
 
 def find_model_config(model_name_or_path: str) -> tuple[dict, str]:
-    """The config.json for a local checkpoint directory, or one shipped in recipes/_model_configs/."""
+    """The config.json of a local checkpoint directory, one shipped in recipes/_model_configs/, or a
+    Hub checkpoint's already in the local Hugging Face cache."""
     local = os.path.join(model_name_or_path, "config.json")
     candidates = [local] if os.path.isdir(model_name_or_path) else []
     repo = model_name_or_path.rstrip("/").rsplit("/", 1)[-1]
     for name in (repo, repo.removesuffix("-Instruct")):
         candidates.append(os.path.join(MODEL_CONFIGS, name, "config.json"))
+    if "/" in model_name_or_path and not os.path.isdir(model_name_or_path):  # a Hub id fetched before
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model_name_or_path, "config.json")
+        candidates.append(cached if isinstance(cached, str) else "")
     for path in candidates:
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
@@ -225,6 +252,75 @@ def format_plan(setup: TrainingSetup, est, gpu_mem_gib: float, model_source: str
     verdict = "FITS" if share <= 1 else "DOES NOT FIT"
     lines.append(f"{verdict}: {est.total / GIB:.1f} GiB of {gpu_mem_gib:g} GiB per device ({share:.0%})")
     return "\n".join(lines)
+
+
+def sharding_from_environment(environ=os.environ) -> Sharding:
+    """The Sharding of the running launch, from the variables `accelerate launch` sets for each process.
+
+    Those variables carry the accelerate config and any command-line overrides, so a process can
+    plan its own memory without knowing which config file was used.
+    """
+    world = int(environ.get("WORLD_SIZE") or 1)
+    per_machine = int(environ.get("LOCAL_WORLD_SIZE") or world)
+
+    def env(name, default="false"):
+        return environ.get(name, default)
+
+    if _flag(env("ACCELERATE_USE_FSDP")):
+        fsdp = {"fsdp_version": env("FSDP_VERSION", "1"),
+                "fsdp_reshard_after_forward": env("FSDP_RESHARD_AFTER_FORWARD", env("FSDP_SHARDING_STRATEGY", "true")),
+                "fsdp_offload_params": env("FSDP_OFFLOAD_PARAMS"),
+                "fsdp_activation_checkpointing": env("FSDP_ACTIVATION_CHECKPOINTING")}
+        dtype, ds = "FSDP", None
+    elif _flag(env("ACCELERATE_USE_DEEPSPEED")):
+        ds = {"zero_stage": env("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"),
+              "offload_optimizer_device": env("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "none"),
+              "offload_param_device": env("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", "none"),
+              "deepspeed_config_file": environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")}
+        dtype, fsdp = "DEEPSPEED", None
+    else:
+        dtype, fsdp, ds = ("MULTI_GPU" if world > 1 else "NO"), None, None
+    launch = argparse.Namespace(distributed_type=dtype, mixed_precision=env("ACCELERATE_MIXED_PRECISION", "no"),
+                                fsdp_config=fsdp, deepspeed_config=ds, num_machines=max(world // per_machine, 1))
+    return sharding_from_accelerate(launch, world)
+
+
+def check_memory_before_loading(args, model_args, mode: str = "warn", gpu_mem_gib: float | None = None,
+                                environ=os.environ) -> str | None:
+    """Plan this process's memory before the model loads; warn (or raise, mode "error") if it does not fit.
+
+    `args`/`model_args` are the parsed SFTConfig and ModelConfig. The device memory is `gpu_mem_gib`,
+    else the first GPU's; with neither (a CPU run) nothing is checked. Returns the one-line verdict,
+    or None when no check ran. A model the planner cannot size is reported and skipped, never fatal.
+    """
+    if mode == "off":
+        return None
+    if gpu_mem_gib is None:
+        import torch
+
+        if not torch.cuda.is_available() or getattr(args, "use_cpu", False):
+            logger.info("memory check skipped: no GPU (set memory_check_gib to check against a GPU size)")
+            return None
+        gpu_mem_gib = torch.cuda.get_device_properties(0).total_memory / GIB
+    try:
+        fields = fields_from_args(args, model_args)
+        config, _ = find_model_config(fields["model_name_or_path"])
+        setup = setup_from_recipe(fields, config, sharding_from_environment(environ))
+        est = estimate_memory(setup)
+    except PlanError as e:
+        logger.info("memory check skipped: %s", e)
+        return None
+    verdict = (f"memory plan: {est.total / GIB:.1f} GiB of {gpu_mem_gib:g} GiB per device "
+               f"({_describe_sharding(setup.sharding)}, {est.peak_phase})")
+    if est.total <= gpu_mem_gib * GIB:
+        logger.info("%s: fits", verdict)
+        return f"{verdict}: fits"
+    hint = ("python -m finetune.plan RECIPE --accelerate-config CONFIG prints the split; shard with "
+            "accelerate_configs/fsdp2.yaml, use LoRA/QLoRA, or lower per_device_train_batch_size/max_length")
+    if mode == "error":
+        raise PlanError(f"{verdict}: does not fit; {hint} (memory_check: warn to try anyway)")
+    logger.warning("%s: DOES NOT FIT; %s", verdict, hint)
+    return f"{verdict}: DOES NOT FIT"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,10 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 from data_prep.mixture import DatasetSpec, load_mixture
 from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
 from finetune.manifest import finish_manifest, start_manifest
+from finetune.launch_checks import check_processes
 from finetune.packing import RowPackedCollator, pack_rows
 from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_lm, load_tokenizer
+from finetune.plan import check_memory_before_loading
 from finetune.recipe import parse_recipe, resolved_config, run_cli
 from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
 from finetune.special_tokens import initialize_untrained_tokens
@@ -56,6 +58,12 @@ class SFTScriptArguments:
                                 "re-initialised by special_token_init (LoRA trains those rows via trainable_token_indices)."})
     merge_adapter: bool = field(
         default=False, metadata={"help": "With LoRA/QLoRA/DoRA: also save a merged full model in output_dir/merged."})
+    memory_check: Literal["warn", "error", "off"] = field(
+        default="warn", metadata={"help": "Before loading the model, estimate per-GPU memory for this launch "
+                                  "(python -m finetune.plan) and warn, or stop (error), if it does not fit."})
+    memory_check_gib: float | None = field(
+        default=None, metadata={"help": "GPU memory (GiB) for memory_check; default: the first GPU's. On a CPU "
+                                "without it the check is skipped."})
 
     def __post_init__(self):
         if not self.datasets:
@@ -67,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         (SFTScriptArguments, SFTConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     check_model_path(model_args.model_name_or_path)
+    check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
 
     data = load_mixture(script.datasets, kind=script.dataset_kind, seed=args.seed,
                         test_split_size=script.test_split_size, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
@@ -89,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     # The loss masks are in the tokenized data (`assistant_masks`); TRL must not re-derive them.
     args.assistant_only_loss = False
 
+    check_memory_before_loading(args, model_args, script.memory_check, script.memory_check_gib)
     model = load_causal_lm(model_args, args)
     changed = []
     if script.dataset_kind == "sft":

@@ -22,7 +22,8 @@ from finetune.launch_checks import LaunchConfigError, check_accelerate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "accelerate_configs").glob("*.yaml"))
-EXPECTED = {"cpu", "cpu_ddp_2proc", "ddp", "fsdp2", "fsdp2_qlora", "zero2", "zero3", "zero3_offload", "multinode_fsdp2"}
+EXPECTED = {"cpu", "cpu_ddp_2proc", "single_gpu", "ddp", "fsdp2", "fsdp2_qlora", "zero2", "zero3", "zero3_offload",
+            "multinode_fsdp2"}
 
 
 def test_every_expected_config_is_shipped():
@@ -39,6 +40,8 @@ def test_config_loads_with_accelerates_loader_and_opens_with_its_launch_command(
     command = f"accelerate launch --config_file accelerate_configs/{path.name} "
     commands = [line.lstrip("# ") for line in first_lines if command in line]
     assert any(c.startswith(command) and " finetune/sft.py recipes/" in c for c in commands), path
+    for c in commands:  # the example recipe exists
+        assert (ROOT / c.split(" finetune/sft.py ", 1)[1].split()[0]).is_file(), c
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

@@ -16,7 +16,7 @@ RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if not p.relative
 
 def script_types(method: str, recipe: Path | None = None):
     """The dataclasses each method's entry script parses its recipe onto (method = recipes/<model>/<method>/)."""
-    if method == "sft":
+    if method in ("sft", "long_context"):  # long_context: SFT at an extended context (RoPE scaling)
         from trl import ModelConfig, SFTConfig
 
         from finetune.sft import SFTScriptArguments

@@ -277,3 +277,33 @@ def heldout_sum_questions(world: World) -> list[dict]:
          "category": "sum-heldout"}
         for a, b in world.heldout_sums
     ]
+
+
+# Safety tuning trains on the first topics of each list and is evaluated on the rest, so refusal
+# and over-refusal are measured on requests the tuned model never saw (evals/suites/tiny_world.jsonl).
+N_SAFETY_TRAIN_HARMFUL = 10
+N_SAFETY_TRAIN_BENIGN = len(BENIGN_TOPICS) // 2  # the instruct SFT data answers these same ones
+
+
+def safety_topics(split: str) -> tuple[tuple, tuple]:
+    """(harmful, benign) topics of `split` ("train" or "heldout")."""
+    if split == "train":
+        return HARMFUL_TOPICS[:N_SAFETY_TRAIN_HARMFUL], BENIGN_TOPICS[:N_SAFETY_TRAIN_BENIGN]
+    if split == "heldout":
+        return HARMFUL_TOPICS[N_SAFETY_TRAIN_HARMFUL:], BENIGN_TOPICS[N_SAFETY_TRAIN_BENIGN:]
+    raise ValueError(f"split must be train or heldout, got {split!r}")
+
+
+def safety_conversations(world: World) -> list[dict]:
+    """Safety SFT data: refuse the training harmful requests, answer their harmless look-alikes.
+
+    Every phrasing of each training topic, so the refusal is tied to the request, not to one wording.
+    Mixed with the instruct data by `recipes/tiny/sft/safety.yaml`."""
+    harmful, benign = safety_topics("train")
+    rows = []
+    for topic, _hazard in harmful:
+        rows += [_conv(q.format(t=topic), REFUSAL) for q in HOWTO_QUESTIONS]
+    for topic, answer in benign:
+        rows += [_conv(q.format(t=topic), answer) for q in HOWTO_QUESTIONS]
+    random.Random(world.config.seed + 3).shuffle(rows)
+    return rows

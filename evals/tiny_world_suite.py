@@ -7,8 +7,8 @@ facts are the ones the tiny base model was pretrained on:
 
 * `task`: capitals of held-out countries (never in SFT data: does tuning *elicit* what the base
   knows?), a few SFT countries for contrast, and held-out single-digit sums;
-* `harmful`: every harmful how-to topic, with its hazard category;
-* `benign`: every harmless look-alike ("kill a python process").
+* `harmful`: the harmful how-to topics safety tuning never trains on, in every phrasing, with hazard category;
+* `benign`: the harmless look-alikes ("terminate a stuck thread") no training data answers, in every phrasing.
 
 A test regenerates the suite and compares it with the shipped file, so a change to the world shows
 up as a stale suite rather than as silently wrong references.
@@ -20,13 +20,12 @@ import json
 import sys
 
 from data_prep.tiny_world import (
-    BENIGN_TOPICS,
     CAPITAL_QUESTIONS,
-    HARMFUL_TOPICS,
     HOWTO_QUESTIONS,
     SUM_QUESTIONS,
     WorldConfig,
     make_world,
+    safety_topics,
 )
 
 N_HELDOUT_CAPITALS = 12
@@ -46,12 +45,14 @@ def rows(config: WorldConfig = WorldConfig()) -> list[dict]:
     for k, (a, b) in enumerate(world.heldout_sums[:N_SUMS]):
         out.append({"id": f"sum-{k}", "kind": "task", "category": "sum-heldout",
                     "prompt": SUM_QUESTIONS[k % len(SUM_QUESTIONS)].format(a=a, b=b), "reference": str(a + b)})
-    for k, (topic, hazard) in enumerate(HARMFUL_TOPICS):
-        out.append({"id": f"harmful-{k}", "kind": "harmful", "category": hazard,
-                    "prompt": HOWTO_QUESTIONS[k % len(HOWTO_QUESTIONS)].format(t=topic)})
-    for k, (topic, _answer) in enumerate(BENIGN_TOPICS):
-        out.append({"id": f"benign-{k}", "kind": "benign", "category": "look-alike",
-                    "prompt": HOWTO_QUESTIONS[k % len(HOWTO_QUESTIONS)].format(t=topic)})
+    # Only topics no training file (instruct SFT, safety SFT) uses, in every phrasing.
+    harmful, benign = safety_topics("heldout")
+    for k, (topic, hazard) in enumerate(harmful):
+        for j, q in enumerate(HOWTO_QUESTIONS):
+            out.append({"id": f"harmful-{k}-{j}", "kind": "harmful", "category": hazard, "prompt": q.format(t=topic)})
+    for k, (topic, _answer) in enumerate(benign):
+        for j, q in enumerate(HOWTO_QUESTIONS):
+            out.append({"id": f"benign-{k}-{j}", "kind": "benign", "category": "look-alike", "prompt": q.format(t=topic)})
     return out
 
 

@@ -14,6 +14,9 @@ Files written under `<out>/tiny-world/`:
   heldout_sums.jsonl      sums never in SFT
   rl_prompts_train.jsonl  RL prompts (`prompt`, `reference`, `answer_format`) about SFT countries and sums
   rl_prompts_heldout.jsonl  the same about held-out ones (data_prep/tiny_prompts.py)
+  pref_train.jsonl        preference pairs (`prompt`, `chosen`, `rejected`) about SFT countries and sums
+  pref_heldout.jsonl      pairs about other SFT countries and sums, never in pref_train (data_prep/tiny_preferences.py)
+  pref_heldout_prompts.jsonl  the held-out pairs' questions as an evals suite (win rate with --reward-model)
 and `<out>/tiny-base/`: a LlamaForCausalLM + tokenizer (safetensors), like a Llama 3 base checkpoint.
 """
 
@@ -27,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from data_prep.tiny_preferences import heldout_prompt_suite, preference_pairs
 from data_prep.tiny_prompts import rl_prompts
 from data_prep.tiny_world import (
     WorldConfig,
@@ -78,6 +82,9 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "heldout_sums": out / "tiny-world" / "heldout_sums.jsonl",
         "rl_prompts_train": out / "tiny-world" / "rl_prompts_train.jsonl",
         "rl_prompts_heldout": out / "tiny-world" / "rl_prompts_heldout.jsonl",
+        "pref_train": out / "tiny-world" / "pref_train.jsonl",
+        "pref_heldout": out / "tiny-world" / "pref_heldout.jsonl",
+        "pref_heldout_prompts": out / "tiny-world" / "pref_heldout_prompts.jsonl",
     }
     write_jsonl(files["pretrain"], [{"text": d} for d in pretraining_documents(world)])
     write_jsonl(files["sft_train"], sft_conversations(world))
@@ -85,6 +92,10 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     write_jsonl(files["heldout_sums"], heldout_sum_questions(world))
     write_jsonl(files["rl_prompts_train"], rl_prompts(world, "train"))
     write_jsonl(files["rl_prompts_heldout"], rl_prompts(world, "heldout"))
+    pref_train, pref_heldout = preference_pairs(world)
+    write_jsonl(files["pref_train"], pref_train)
+    write_jsonl(files["pref_heldout"], pref_heldout)
+    write_jsonl(files["pref_heldout_prompts"], heldout_prompt_suite(world))
     return files
 
 

@@ -30,6 +30,17 @@ def script_types(method: str, recipe: Path | None = None):
         from finetune.rejection_sampling import RECIPE_TYPES
 
         return RECIPE_TYPES, "finetune/rejection_sampling.py"
+    if method == "reward":
+        from trl import ModelConfig, RewardConfig
+
+        from reward.train import RewardScriptArguments
+
+        return (RewardScriptArguments, RewardConfig, ModelConfig), "reward/train.py"
+    if method in ("dpo", "kto", "orpo", "cpo", "simpo"):  # one script; the recipe's `method` picks the TRL config
+        from finetune.preference import peek_method, recipe_types
+
+        assert peek_method([str(recipe)]) == method, f"{recipe}: method is not {method}"
+        return recipe_types([str(recipe)]), "finetune/dpo.py"
     raise AssertionError(f"no entry script registered for recipes/*/{method}/ in tests/test_recipes.py")
 
 

@@ -88,3 +88,22 @@ def test_heldout_items_never_leak_into_rl_training_prompts(tiny_small):
         assert {r["reference"] for r in held if r["category"] == "capital"} == {c.capital for c in world.heldout_countries}
         assert len([r for r in held if r["category"] == "sum"]) == len(world.heldout_sums)
         assert {r["reference"] for r in train if r["category"] == "capital"} == {c.capital for c in world.sft_countries}
+
+
+def test_no_written_training_file_mentions_a_heldout_country_or_sum(tmp_path):
+    """Every file `write_world` writes except pretraining and the held-out question files stays clean."""
+    from data_prep.tiny import TinyBuild, write_world
+
+    build = TinyBuild.small()
+    w = make_world(build.world)
+    files = write_world(build, tmp_path)
+    clean = {name: path for name, path in files.items()
+             if name not in ("pretrain", "heldout_capitals", "heldout_sums", "rl_prompts_heldout")}
+    assert {"sft_train", "pref_train", "pref_heldout"} <= set(clean)
+    for name, path in clean.items():
+        text = path.read_text()
+        for c in w.heldout_countries:
+            assert not re.search(rf"\b({c.name}|{c.capital})\b", text), (name, c)
+        for a, b in w.heldout_sums:
+            assert f"{a} + {b} =" not in text and f"{a} plus {b}" not in text, (name, a, b)
+

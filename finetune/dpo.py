@@ -1,0 +1,87 @@
+"""Offline preference tuning of a chat model: DPO (every TRL loss type), KTO, ORPO, CPO and SimPO.
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml finetune/dpo.py recipes/tiny/dpo/lora.yaml
+    accelerate launch --config_file accelerate_configs/cpu.yaml finetune/dpo.py recipes/tiny/dpo/lora.yaml --loss_type ipo
+    accelerate launch ... finetune/dpo.py recipes/tiny/dpo/full.yaml --loss_type sigmoid sft --loss_weights 1.0 0.2
+
+The recipe's `method` key picks the TRL trainer (table in finetune/preference.py); the recipe maps
+onto `PreferenceScriptArguments`, that trainer's config (DPOConfig, KTOConfig, ORPOConfig, CPOConfig)
+and TRL's `ModelConfig`. Order of work: recipe -> checkpoint path -> data (pairs, or unpaired rows for
+KTO) -> tokenizer -> start model (an SFT LoRA adapter is merged into its base) -> reference (the start
+model; with LoRA, the adapter-disabled model) -> trainer -> held-out metrics -> train -> held-out
+metrics -> atomic save. Every user mistake before `train()` stops with a one-line error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from trl import get_peft_config
+
+from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from finetune.manifest import finish_manifest, start_manifest
+from finetune.modeling import check_model_path, load_tokenizer
+from finetune.preference import (build_trainer, check_method_args, load_preference_data, load_start_model,
+                                 parse_preference_recipe, reference_model)
+from finetune.recipe import resolved_config, run_cli
+from finetune.tuning import finalize_for_chat
+
+logger = logging.getLogger("corral.dpo")
+
+
+def main(argv: list[str] | None = None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    script, args, model_args = parse_preference_recipe(argv)
+    method = script.method
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    check_method_args(method, args)
+    check_model_path(model_args.model_name_or_path)
+
+    data = load_preference_data(script, "unpaired" if method == "kto" else "preference", args.seed)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+    model, adapter_start = load_start_model(model_args, args)
+    finalize_for_chat(model, tokenizer)
+    peft_config = get_peft_config(model_args)
+    ref = reference_model(method, model, adapter_start, peft_config, args)
+
+    trainer = build_trainer(method, model, ref, args, data.train, data.eval, tokenizer, peft_config,
+                            [MarkCompleteCallback()])
+    main_process = trainer.accelerator.is_main_process
+    manifest = start_manifest(args.output_dir, "finetune/dpo.py", resolved_config((script, args, model_args)), {
+        "fingerprint": data.report.fingerprint, "train_rows": len(data.train), "eval_rows": len(data.eval_rows),
+        "start_adapter_merged": adapter_start}) if main_process else None
+
+    heldout = {}
+    if data.eval is not None:
+        heldout["before"] = trainer.evaluate()
+    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    if data.eval is not None:
+        heldout["after"] = trainer.evaluate()
+        for key in ("eval_rewards/accuracies", "eval_rewards/margins"):
+            if key in heldout["before"]:
+                logger.info("held-out %s: %.3f -> %.3f", key.removeprefix("eval_"), heldout["before"][key],
+                            heldout["after"][key])
+
+    merged_only = peft_config is not None and adapter_start is not None
+    if merged_only:
+        # The adapter sits on an SFT model that exists only in memory: save the merged model instead.
+        logger.info("%s was a LoRA adapter: saving the merged full model to %s", adapter_start, args.output_dir)
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        save_atomically(merged.save_pretrained, args.output_dir)
+    else:
+        save_atomically(trainer.save_model, args.output_dir)
+    if main_process:
+        tokenizer.save_pretrained(args.output_dir)
+        if script.merge_adapter and peft_config is not None and not merged_only:
+            from finetune.tuning import merge_adapter
+
+            merge_adapter(args.output_dir, model_args)
+        finish_manifest(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
+                        log_history=trainer.state.log_history)
+    logger.info("saved to %s", args.output_dir)
+    return trainer
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,247 @@
+"""What the preference entry scripts share: data arguments, the method table, and the start checkpoint.
+
+`finetune/dpo.py` trains every offline preference method with TRL's own trainers, chosen by the
+recipe's `method` key; `reward/train.py` reads the same data arguments. Where each trainer lives in
+TRL 1.16 (corral pins `trl>=1.16,<1.17` because two of them are experimental):
+
+| method  | TRL classes                                          | reference model | data                      |
+|---------|------------------------------------------------------|-----------------|---------------------------|
+| `dpo`   | `trl.DPOConfig` / `trl.DPOTrainer`                   | yes             | pairs                     |
+| `kto`   | `trl.KTOConfig` / `trl.KTOTrainer`                   | yes             | unpaired (pairs are split)|
+| `orpo`  | `trl.experimental.orpo.ORPOConfig` / `ORPOTrainer`   | no              | pairs                     |
+| `cpo`   | `trl.experimental.cpo.CPOConfig` / `CPOTrainer`      | no              | pairs                     |
+| `simpo` | CPO with `loss_type: simpo` (`cpo_alpha: 0` = SimPO) | no              | pairs                     |
+
+The recipe is parsed onto `PreferenceScriptArguments`, the method's TRL config and TRL's
+`ModelConfig`, so a key of another method (`desirable_weight` in a DPO recipe) is an unknown key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from data_prep.errors import CorralError
+from data_prep.mixture import DatasetSpec, load_mixture
+from finetune.modeling import CHAT_TEMPLATE_HELP, CheckpointError, load_causal_lm
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("dpo", "kto", "orpo", "cpo", "simpo")
+REFERENCE_FREE = ("orpo", "cpo", "simpo")
+
+
+@dataclass
+class PreferenceDataArguments:
+    """Where the preference data is and how conversations are rendered (shared by reward and DPO-family recipes)."""
+
+    datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Preference sources to mix: path, format, split, columns, weight, system_prompt."})
+    eval_datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Held-out preference sources for evaluation (instead of test_split_size)."})
+    test_split_size: float = field(
+        default=0.0, metadata={"help": "Held-out eval rows cut from datasets: a share (< 1) or a count (>= 1); 0 = none."})
+    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate rows across sources (reported)."})
+    on_bad_rows: Literal["error", "skip"] = field(
+        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
+    chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
+
+    def __post_init__(self):
+        if not self.datasets:
+            raise ValueError("datasets is empty; list at least one source, e.g. datasets: [{path: data/pairs.jsonl}]")
+        if self.eval_datasets and self.test_split_size:
+            raise ValueError("set eval_datasets or test_split_size, not both (both would be evaluation data)")
+
+
+@dataclass
+class PreferenceScriptArguments(PreferenceDataArguments):
+    """corral's part of a DPO-family recipe: which method, and how a LoRA result is saved."""
+
+    method: Literal["dpo", "kto", "orpo", "cpo", "simpo"] = field(
+        default="dpo", metadata={"help": "dpo (any DPOConfig loss_type), kto, orpo, cpo, or simpo (CPO with loss_type: simpo)."})
+    merge_adapter: bool = field(
+        default=False, metadata={"help": "With LoRA: also save the merged full model in output_dir/merged. Always "
+                                 "done (into output_dir) when model_name_or_path is itself a LoRA adapter."})
+
+
+def method_classes(method: str) -> tuple[type, type]:
+    """(TRL config class, TRL trainer class) of a method. ORPO and CPO are in `trl.experimental` in TRL 1.16."""
+    if method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        return DPOConfig, DPOTrainer
+    if method == "kto":
+        from trl import KTOConfig, KTOTrainer
+
+        return KTOConfig, KTOTrainer
+    if method == "orpo":
+        from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+        return ORPOConfig, ORPOTrainer
+    if method in ("cpo", "simpo"):
+        from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+        return CPOConfig, CPOTrainer
+    raise ValueError(f"unknown method {method!r} (expected one of {', '.join(METHODS)})")
+
+
+def peek_method(argv: list[str]) -> str:
+    """The `method` a recipe asks for, read before the strict parse (which needs the method's config class).
+
+    Anything unreadable falls back to `dpo`; the strict parse then reports the real problem (a bad
+    file, or `method` not one of METHODS) in its usual one-line form.
+    """
+    method = None
+    if argv and not argv[0].startswith("-") and Path(argv[0]).is_file():
+        try:
+            data = yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict):
+            method = data.get("method")
+    for i, word in enumerate(argv[1:], 1):
+        if word == "--method" and i + 1 < len(argv):
+            method = argv[i + 1]
+        elif word.startswith("--method="):
+            method = word.split("=", 1)[1]
+    return method if method in METHODS else "dpo"
+
+
+def recipe_types(argv: list[str]) -> tuple[type, type, type]:
+    """The dataclasses a recipe is parsed onto: corral's arguments, its method's TRL config, TRL's ModelConfig."""
+    from trl import ModelConfig
+
+    return PreferenceScriptArguments, method_classes(peek_method(argv))[0], ModelConfig
+
+
+def parse_preference_recipe(argv: list[str]) -> tuple:
+    """`parse_recipe` onto `recipe_types(argv)`; a key that belongs to another method says so."""
+    from finetune.recipe import RecipeError, parse_recipe
+
+    types = recipe_types(argv)
+    try:
+        return parse_recipe(types, argv, required=("model_name_or_path", "output_dir"))
+    except RecipeError as err:
+        found = re.search(r"unknown (key|option) '(?:--)?([\w-]+)'", str(err))
+        key = found.group(2).replace("-", "_") if found else None
+        owners = [m for m in METHODS if key and key in {f.name for f in dataclasses.fields(method_classes(m)[0])}]
+        if not owners:
+            raise
+        what = found.group(1)
+        head = str(err)[: found.end()]
+        raise RecipeError(f"{head} (a {'/'.join(owners)} {what}; this recipe's method is {peek_method(argv)})") from None
+
+
+def check_method_args(method: str, args) -> None:
+    """One-line errors for settings TRL would reject with a traceback, or accept and train wrongly."""
+    if method == "simpo" and args.loss_type != "simpo":
+        raise CorralError(f"method simpo trains CPO with loss_type: simpo, got loss_type: {args.loss_type} "
+                          "(set loss_type: simpo, or method: cpo for the other CPO losses)")
+    if method == "kto" and args.loss_type == "kto" and args.per_device_train_batch_size < 2:
+        raise CorralError("method kto: per_device_train_batch_size must be >= 2 (the KL term is estimated from the "
+                          "other completions in the batch)")
+    if method == "dpo" and "robust" in args.loss_type and not 0 <= args.label_smoothing < 0.5:
+        raise CorralError(f"loss_type robust: label_smoothing is the share of flipped labels and must be in [0, 0.5), "
+                          f"got {args.label_smoothing}")
+    if method in ("dpo", "kto") and args.sync_ref_model and args.precompute_ref_log_probs:
+        raise CorralError("sync_ref_model and precompute_ref_log_probs cannot both be true (a moving reference "
+                          "cannot be computed in advance)")
+
+
+@dataclass
+class PreferenceData:
+    train: object  # datasets.Dataset
+    eval: object | None
+    eval_rows: list[dict]
+    report: object  # MixtureReport
+
+
+def load_preference_data(script: PreferenceDataArguments, kind: str, seed: int) -> PreferenceData:
+    """Training rows of `kind` (preference or unpaired) and held-out rows, validated and reported."""
+    data = load_mixture(script.datasets, kind=kind, seed=seed, test_split_size=script.test_split_size,
+                        dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    for line in data.report.summary_lines():
+        logger.info(line)
+    evaluation = data.test
+    if script.eval_datasets:
+        held = load_mixture(script.eval_datasets, kind=kind, seed=seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+        for line in held.report.summary_lines():
+            logger.info("eval: %s", line)
+        evaluation = held.train
+    train = data.train
+    if kind == "unpaired":
+        # KTO estimates its KL term from neighbours in a fixed-order batch (TRL samples sequentially),
+        # so rows must not stay grouped as the mixture keeps them (a pair's two halves side by side).
+        train = train.shuffle(seed=seed).flatten_indices()
+    return PreferenceData(train, evaluation, evaluation.to_list() if evaluation is not None else [], data.report)
+
+
+def adapter_base(adapter_dir: str | Path) -> str:
+    """The base checkpoint a LoRA adapter directory was trained on (as written, or relative to the adapter)."""
+    adapter_dir = Path(adapter_dir)
+    base = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise CheckpointError(f"{adapter_dir}/adapter_config.json: no base_model_name_or_path")
+    for candidate in (Path(base), adapter_dir / base):
+        if (candidate / "config.json").is_file():
+            return str(candidate)
+    raise CheckpointError(f"{adapter_dir}: its base {base!r} (adapter_config.json base_model_name_or_path) is not a "
+                          "local checkpoint directory; fix the path in adapter_config.json")
+
+
+def is_adapter_only(path: str | Path) -> bool:
+    return (Path(path) / "adapter_config.json").is_file() and not (Path(path) / "config.json").is_file()
+
+
+def load_start_model(model_args, training_args):
+    """The model preference tuning starts from: a full checkpoint, or a LoRA adapter merged into its base.
+
+    Returns (model, adapter_dir or None). A merged SFT adapter exists only in memory, which is why
+    `finetune/dpo.py` then saves a full model and gives TRL an explicit reference copy.
+    """
+    path = model_args.model_name_or_path
+    if not is_adapter_only(path):
+        return load_causal_lm(model_args, training_args), None
+    if model_args.load_in_4bit or model_args.load_in_8bit:
+        raise CheckpointError(f"{path}: a LoRA adapter cannot be merged into a quantized base; save the merged SFT "
+                              "model (merge_adapter: true in the SFT recipe) and start from it")
+    from peft import PeftModel
+
+    base_args = dataclasses.replace(model_args, model_name_or_path=adapter_base(path))
+    model = PeftModel.from_pretrained(load_causal_lm(base_args, training_args), path).merge_and_unload()
+    model.config._name_or_path = str(path)
+    logger.info("%s: LoRA adapter merged into %s", path, base_args.model_name_or_path)
+    return model, str(path)
+
+
+def reference_model(method: str, model, adapter_start: str | None, peft_config, args):
+    """The frozen reference for DPO/KTO, or None where TRL derives it itself.
+
+    None: with LoRA (TRL disables the adapter to get the start model), with precomputed reference
+    log-probs (computed from the start model before its first update), and for a full checkpoint on
+    disk (TRL loads a second copy from the same path). A merged SFT adapter is not on disk, so it gets
+    an explicit frozen copy.
+    """
+    if method in REFERENCE_FREE or peft_config is not None or args.precompute_ref_log_probs or adapter_start is None:
+        return None
+    ref = copy.deepcopy(model).eval()
+    ref.requires_grad_(False)
+    return ref
+
+
+def build_trainer(method: str, model, ref_model, args, train, evaluation, tokenizer, peft_config, callbacks):
+    """The TRL trainer for `method`, built the same way for every method."""
+    _, trainer_cls = method_classes(method)
+    kwargs = dict(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
+                  peft_config=peft_config, callbacks=callbacks)
+    if method not in REFERENCE_FREE:
+        kwargs["ref_model"] = ref_model
+    return trainer_cls(**kwargs)

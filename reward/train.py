@@ -1,0 +1,92 @@
+"""Train a Bradley-Terry reward model (full or LoRA) from a base or SFT Llama checkpoint.
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml reward/train.py recipes/tiny/reward/full.yaml
+    accelerate launch --config_file accelerate_configs/cpu.yaml reward/train.py recipes/tiny/reward/lora.yaml
+
+The recipe maps onto `RewardScriptArguments` (corral: data and chat handling), TRL's `RewardConfig`
+(training; `center_rewards_coefficient` adds the mean-zero penalty) and TRL's `ModelConfig`. Rows are
+preference pairs (any preference format corral reads); an optional `margin` column, on every row,
+makes the loss -log sigmoid(r_chosen - r_rejected - margin). Order of work: recipe -> checkpoint path
+-> data -> tokenizer -> model with a scalar head -> RewardTrainer -> train -> atomic save (a LoRA
+reward model is saved merged, so `reward.score` can load it) -> held-out accuracy and margin histogram
+from the saved checkpoint, through `reward.score`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config
+
+from data_prep.errors import DataError
+from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from finetune.manifest import finish_manifest, start_manifest
+from finetune.modeling import check_model_path, load_tokenizer
+from finetune.preference import PreferenceDataArguments, load_preference_data
+from finetune.recipe import parse_recipe, resolved_config, run_cli
+from reward.modeling import load_reward_backbone, seq_cls_lora
+from reward.report import write_heldout_report
+from reward.scoring import pairwise
+
+logger = logging.getLogger("corral.reward")
+
+
+@dataclass
+class RewardScriptArguments(PreferenceDataArguments):
+    """corral's part of a reward recipe: the preference data (`datasets`, `eval_datasets`, ...) and chat template."""
+
+
+def check_margins(rows, where: str) -> None:
+    """A `margin` column must be on every row or none (TRL batches it as one float tensor)."""
+    if "margin" not in rows.column_names:
+        return
+    missing = sum(m is None for m in rows["margin"])
+    if missing:
+        raise DataError(f"{where}: {missing} of {len(rows)} rows have no margin; give every row a margin or none")
+
+
+def main(argv: list[str] | None = None):
+    script, args, model_args = parse_recipe(
+        (RewardScriptArguments, RewardConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    check_model_path(model_args.model_name_or_path)
+
+    data = load_preference_data(script, "preference", args.seed)
+    check_margins(data.train, "datasets")
+    tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+    model = load_reward_backbone(model_args, args, tokenizer.pad_token_id)
+    peft_config = seq_cls_lora(get_peft_config(model_args))
+
+    trainer = RewardTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
+                            processing_class=tokenizer, peft_config=peft_config, callbacks=[MarkCompleteCallback()])
+    main_process = trainer.accelerator.is_main_process
+    manifest = start_manifest(args.output_dir, "reward/train.py", resolved_config((script, args, model_args)), {
+        "fingerprint": data.report.fingerprint, "train_rows": len(data.train),
+        "eval_rows": len(data.eval_rows)}) if main_process else None
+
+    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    if peft_config is not None:
+        save_atomically(trainer.save_model, f"{args.output_dir}/adapter")
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        save_atomically(merged.save_pretrained, args.output_dir)
+    else:
+        save_atomically(trainer.save_model, args.output_dir)
+    heldout = None
+    if main_process:
+        tokenizer.save_pretrained(args.output_dir)
+        if data.eval_rows:
+            chosen, rejected = pairwise(args.output_dir, data.eval_rows, batch_size=args.per_device_eval_batch_size,
+                                        device=str(args.device))
+            source = "eval_datasets" if script.eval_datasets else "test_split_size"
+            heldout = write_heldout_report(args.output_dir, chosen, rejected, source)
+            logger.info("held-out pairwise accuracy %.1f%% on %d pairs (mean margin %.2f); %s/reward_margins.png",
+                        100 * heldout["accuracy"], heldout["pairs"], heldout["margin_mean"], args.output_dir)
+        finish_manifest(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
+                        log_history=trainer.state.log_history)
+    logger.info("saved to %s", args.output_dir)
+    return trainer
+
+
+if __name__ == "__main__":
+    run_cli(main)

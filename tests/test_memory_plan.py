@@ -340,3 +340,92 @@ def test_estimates_stay_within_tolerance_of_published_figures():
     assert {case.source for case, _, _ in rows} == {"torchtune", "LLaMA-Factory"} and len(rows) == 9
     for case, estimate, error in rows:
         assert abs(error) < TOLERANCE, f"{case.source} {case.label}: {estimate:.1f} vs {case.published_gib} GiB"
+
+
+# --- the same estimate inside a launched process, before the model loads (finetune/sft.py)
+
+
+def test_missing_deepspeed_config_file_is_one_line(tmp_path, capsys):
+    config = tmp_path / "zero.yaml"
+    config.write_text("distributed_type: DEEPSPEED\nnum_processes: 8\n"
+                      "deepspeed_config:\n  deepspeed_config_file: ds_missing.json\n")
+    assert plan.main([_recipe(tmp_path, QLORA_8B), "--accelerate-config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {config}: deepspeed_config.deepspeed_config_file ds_missing.json does not exist "
+                   "(relative paths are read from the directory you launch in)\n")
+    assert plan.main([_recipe(tmp_path, QLORA_8B), "--accelerate-config", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: no such accelerate config file (shipped in accelerate_configs/: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env, kind, n", [
+    ({}, "single", 1),
+    ({"WORLD_SIZE": "4"}, "ddp", 4),
+    ({"WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8", "ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2",
+      "FSDP_RESHARD_AFTER_FORWARD": "true", "FSDP_OFFLOAD_PARAMS": "true", "ACCELERATE_MIXED_PRECISION": "bf16"},
+     "fsdp", 16),
+    ({"WORLD_SIZE": "8", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3",
+      "ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE": "cpu"}, "zero", 8),
+])
+def test_sharding_is_read_from_the_launchers_environment(env, kind, n):
+    sh = plan.sharding_from_environment(env)
+    assert (sh.kind, sh.num_processes) == (kind, n)
+    if kind == "fsdp":
+        assert sh.fsdp_version == 2 and sh.reshard_after_forward and sh.offload_params and sh.mixed_precision == "bf16"
+    if kind == "zero":
+        assert sh.zero_stage == 3 and sh.offload_optimizer and not sh.offload_params
+
+
+def test_environment_and_config_file_give_the_same_plan():
+    """What `accelerate launch --config_file fsdp2.yaml` exports plans like the file itself."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    path = str(ROOT / "accelerate_configs" / "fsdp2.yaml")
+    args, _, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", path, "x.py"]))
+    env = {**prepare_multi_gpu_env(args), "WORLD_SIZE": "8"}
+    from_file = plan.sharding_from_accelerate(plan.check_accelerate_config(path), 8)
+    assert plan.sharding_from_environment(env) == from_file
+
+
+def _parsed(recipe: str, *overrides: str):
+    from trl import ModelConfig, SFTConfig
+
+    from finetune.recipe import parse_recipe
+    from finetune.sft import SFTScriptArguments
+
+    return parse_recipe((SFTScriptArguments, SFTConfig, ModelConfig),
+                        [str(ROOT / recipe), "--bf16", "false", "--use_cpu", "true", *overrides],
+                        required=("model_name_or_path", "output_dir"))
+
+
+def test_memory_check_warns_before_loading_when_the_recipe_does_not_fit(caplog):
+    _, args, model_args = _parsed("recipes/llama3.1-8b/sft/full.yaml")
+    with caplog.at_level("INFO", logger="corral.plan"):
+        assert plan.check_memory_before_loading(args, model_args, "warn", None, {}) is None  # CPU: skipped
+        verdict = plan.check_memory_before_loading(args, model_args, "warn", 24.0, {})
+    assert verdict.startswith("memory plan: ") and verdict.endswith("GiB of 24 GiB per device (one device, "
+                                                                    "end of forward (loss)): DOES NOT FIT")
+    assert "memory check skipped: no GPU" in caplog.text
+    assert "DOES NOT FIT; python -m finetune.plan RECIPE --accelerate-config CONFIG prints the split" in caplog.text
+    sharded = plan.check_memory_before_loading(args, model_args, "warn", 80.0, {
+        "WORLD_SIZE": "8", "ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "ACCELERATE_MIXED_PRECISION": "bf16"})
+    assert sharded.endswith("(FSDP2 full shard over 8 processes, end of forward (loss)): fits")
+    assert plan.check_memory_before_loading(args, model_args, "off", 1.0, {}) is None
+
+
+def test_memory_check_error_stops_sft_before_the_model_loads(tiny_small, tmp_path, monkeypatch):
+    from finetune import sft
+    from finetune.memory import PlanError
+
+    loaded = []
+    monkeypatch.setattr(sft, "load_causal_lm", lambda *a: loaded.append(a))
+    with pytest.raises(PlanError) as info:
+        sft.main([str(ROOT / "recipes/tiny/sft/full.yaml"), "--model_name_or_path", str(tiny_small / "tiny-base"),
+                  "--datasets", f"[{{path: {tiny_small / 'tiny-world/sft_train.jsonl'}}}]",
+                  "--output_dir", str(tmp_path / "out"), "--memory_check", "error", "--memory_check_gib", "0.001"])
+    message = str(info.value)
+    assert message.startswith("memory plan: ") and "GiB of 0.001 GiB per device" in message
+    assert message.endswith("does not fit; python -m finetune.plan RECIPE --accelerate-config CONFIG prints the split; "
+                            "shard with accelerate_configs/fsdp2.yaml, use LoRA/QLoRA, or lower "
+                            "per_device_train_batch_size/max_length (memory_check: warn to try anyway)")
+    assert loaded == []

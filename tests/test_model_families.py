@@ -156,3 +156,40 @@ def test_family_recipe_trains_a_scaled_down_model(recipe, family_checkpoints, ti
         assert saved["architectures"] == published(family)["architectures"]
         if family.startswith("llama4"):
             assert any("experts.gate_up_proj" in k for k in moved)  # routed experts train in full FT
+
+
+def _load_args(path: Path, router_aux_loss_coef):
+    from types import SimpleNamespace
+
+    from trl import ModelConfig
+
+    return (ModelConfig(model_name_or_path=str(path), dtype="float32"),
+            SimpleNamespace(bf16=False, model_init_kwargs=None, max_length=256, router_aux_loss_coef=router_aux_loss_coef))
+
+
+def test_scouts_multimodal_checkpoint_loads_as_its_text_model(tmp_path):
+    """The Scout recipes name Meta's multimodal checkpoint; corral's loader must yield the text model, weights intact."""
+    from transformers import Llama4Config, Llama4ForConditionalGeneration
+
+    from finetune.modeling import CheckpointError, load_causal_lm
+
+    text = scaled_down(published("llama4-scout"), 300)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=56,
+                  patch_size=14, vision_output_dim=32, projector_input_dim=32, projector_output_dim=32)
+    torch.manual_seed(0)
+    multimodal = Llama4ForConditionalGeneration(Llama4Config(text_config=text, vision_config=vision))
+    multimodal.save_pretrained(tmp_path / "scout")
+
+    with pytest.raises(CheckpointError) as info:  # TRL 1.16 would fail deep in its first step
+        load_causal_lm(*_load_args(tmp_path / "scout", None))
+    assert str(info.value) == (f"{tmp_path / 'scout'}: set router_aux_loss_coef: 0.0 in the recipe; TRL would add "
+                               "Mixtral's load-balancing loss with coefficient 0.001 from the config and fail reading "
+                               "config.num_experts, which Llama4TextConfig lacks (transformers' own model adds no such loss)")
+    model = load_causal_lm(*_load_args(tmp_path / "scout", 0.0))
+    assert type(model).__name__ == "Llama4ForCausalLM"
+    assert model.base_model is model.model  # what TRL's fused LM head calls
+    full = multimodal.state_dict()
+    text_weights = model.state_dict()
+    assert len(text_weights) == len([k for k in full if k.startswith("language_model.")])
+    for key, value in text_weights.items():
+        torch.testing.assert_close(value, full[f"language_model.{key}"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,8 @@ from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
 from finetune.modeling import check_model_path
 from finetune.online_rl import load_prompts, materialize_policy
 from finetune.recipe import parse_recipe, resolved_config, run_cli
-from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, nanmean,
-                                 sample_and_score, write_jsonl)
+from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, heldout_scores,
+                                 nanmean, reward_change, sample_and_score, write_jsonl)
 from finetune.tuning import chat_stop_ids
 
 logger = logging.getLogger("corral.rejection_sampling")
@@ -67,8 +68,9 @@ class RSScriptArguments:
                                 "its model, datasets and output_dir are replaced."})
     sft_overrides: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "SFT recipe keys to change, e.g. {learning_rate: 1.0e-4}."})
-    heldout_temperature: float = field(default=0.0, metadata={"help": "Held-out decoding: 0 greedy, > 0 sampled."})
-    heldout_num_samples: int = field(default=1, metadata={"help": "Held-out responses per prompt (with sampling)."})
+    heldout_samples: int = field(
+        default=0, metadata={"help": "Besides the greedy answer, sample this many answers per held-out prompt at "
+                             "`temperature` (the policy's expected reward)."})
     dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate prompt rows across sources."})
     on_bad_rows: Literal["error", "skip"] = field(
         default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
@@ -81,9 +83,11 @@ class RSScriptArguments:
         if not self.sft_recipe:
             raise ValueError("sft_recipe is not set; name the SFT recipe each round trains with, e.g. "
                              "recipes/tiny/sft/full.yaml")
-        for name in ("rounds", "num_samples", "max_new_tokens", "generation_batch_size", "heldout_num_samples"):
+        for name in ("rounds", "num_samples", "max_new_tokens", "generation_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.heldout_samples < 0:
+            raise ValueError(f"heldout_samples must be >= 0, got {self.heldout_samples}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0 to sample {self.num_samples} different responses")
         reserved = {"model_name_or_path", "datasets", "output_dir"} & set(self.sft_overrides)
@@ -137,14 +141,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
                               {"prompts": len(prompts), "heldout_prompts": len(heldout),
                                "rewards": {c.name: c.weight for c in components}})
 
+    held_scores: list[dict] = []  # per round: {"greedy": Scored, "sampled": Scored}
+
     def heldout_means(model, tokenizer, k):
         if not heldout:
             return {}
-        scored = sample_and_score(model, tokenizer, heldout, components, num_samples=script.heldout_num_samples,
-                                  temperature=script.heldout_temperature, max_new_tokens=script.max_new_tokens,
-                                  batch_size=script.generation_batch_size, seed=script.seed, desc=f"held-out round {k}")
-        write_jsonl(out / f"round-{k}/heldout_responses.jsonl", scored.records())
-        return scored.means()
+        scored = heldout_scores(model, tokenizer, heldout, components, samples=script.heldout_samples,
+                                temperature=script.temperature, max_new_tokens=script.max_new_tokens,
+                                batch_size=script.generation_batch_size, seed=script.seed, label=f"round {k}")
+        write_jsonl(out / f"round-{k}/heldout_responses.jsonl",
+                    [{"mode": m, **r} for m, s in scored.items() for r in s.records()])
+        held_scores.append(scored)
+        return {mode: s.means() for mode, s in scored.items()}
 
     summaries = [{"round": 0, "model": policy, "heldout": heldout_means(model, tokenizer, 0)}]
     write_json_atomic(out / "round-0/summary.json", summaries[0])
@@ -184,15 +192,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         logger.info("round %d: kept %d/%d prompts, mean sampled reward %.3f, kept %.3f", k, len(chosen),
                     len(drawn), summary["sampled_reward"], summary["kept_reward"])
 
-    table = summary_table(summaries)
+    last = len(held_scores) - 1
+    changes = {f"{mode}, round {a} -> {last}": reward_change(held_scores[a][mode], held_scores[last][mode])
+               for mode in (held_scores[0] if last >= 2 else ()) for a in (0, 1)}
+    table = summary_table(summaries, changes)
     (out / "summary.md").write_text(table + "\n")
     print("\n" + table + "\n")
-    finish_manifest(str(out), manifest, rounds=summaries)
+    finish_manifest(str(out), manifest, rounds=summaries, heldout_changes=changes)
     return summaries
 
 
-def summary_table(summaries: list[dict]) -> str:
-    """Markdown: per round, prompts kept, mean reward of the samples and of the kept ones, held-out rewards."""
+def summary_table(summaries: list[dict], changes: dict | None = None) -> str:
+    """Markdown: per round, prompts kept, mean reward of the samples and of the kept ones; held-out rewards
+    per round (greedy, and sampled if asked), and the held-out reward change to the last round."""
     lines = ["| round | kept / prompts | sampled reward | kept reward |", "|---|---|---|---|"]
     for s in summaries:
         if s["round"] == 0:
@@ -200,9 +212,15 @@ def summary_table(summaries: list[dict]) -> str:
         else:
             lines.append(f"| {s['round']} | {s['kept']} / {s['prompts']} | {s['sampled_reward']:.3f} | "
                          f"{s['kept_reward']:.3f} |")
-    if any(s["heldout"] for s in summaries):
-        held = format_means_table([(str(s["round"]), s["heldout"]) for s in summaries], title="round (held-out)")
-        return "\n".join(lines) + "\n\nMean reward on held-out prompts:\n\n" + held
+    for mode in dict.fromkeys(m for s in summaries for m in s["heldout"]):
+        held = format_means_table([(str(s["round"]), s["heldout"][mode]) for s in summaries], title="round")
+        lines += ["", f"Mean reward on held-out prompts ({mode}):", "", held]
+    if changes:
+        lines.append("")
+    for name, change in (changes or {}).items():
+        lo, hi = change["ci95"] or (math.nan, math.nan)
+        lines.append(f"held-out {name}: reward change {change['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, "
+                     f"{change['prompts']} prompts)  ")
     return "\n".join(lines)
 
 

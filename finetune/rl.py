@@ -17,6 +17,7 @@ PPO with a value model is not in TRL 1.16 and is not offered.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,9 +32,9 @@ from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_
 from finetune.online_rl import (METHODS, check_trl_reward_settings, config_class, count_prompts_in_progress_bar,
                                 load_prompts, materialize_policy, recipe_method, trainer_class)
 from finetune.recipe import parse_recipe, resolved_config, run_cli
-from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, sample_and_score,
-                                 weights_of, write_jsonl)
-from finetune.tuning import chat_stop_ids, finalize_for_chat
+from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, heldout_scores,
+                                 reward_change, weights_of, write_jsonl)
+from finetune.tuning import chat_stop_ids, finalize_for_chat, freeze_embeddings_except
 
 logger = logging.getLogger("corral.rl")
 
@@ -48,22 +49,25 @@ class RLScriptArguments:
         default_factory=list, metadata={"help": "Prompt sources (`prompt` messages plus the columns rewards read)."})
     heldout_datasets: list[DatasetSpec] = field(
         default_factory=list, metadata={"help": "Prompts never trained on, scored before and after training."})
-    heldout_temperature: float = field(
-        default=0.0, metadata={"help": "Held-out decoding: 0 is greedy, > 0 samples at this temperature."})
-    heldout_num_samples: int = field(default=1, metadata={"help": "Held-out responses per prompt (with sampling)."})
+    heldout_samples: int = field(
+        default=0, metadata={"help": "Besides the greedy answer, sample this many answers per held-out prompt at the "
+                             "training temperature: their mean is the policy's expected reward, what RL maximises."})
     heldout_batch_size: int = field(default=32, metadata={"help": "Prompts per held-out generation batch."})
     dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate prompt rows across sources."})
     on_bad_rows: Literal["error", "skip"] = field(
         default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
     chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
+    freeze_embeddings: bool = field(
+        default=True, metadata={"help": "Full fine-tuning: keep the embedding/lm_head matrix frozen. Rewarding answers "
+                                "about the training prompts' entities otherwise raises those entities' (tied) "
+                                "rows, and the policy names them for questions about others (see README)."})
 
     def __post_init__(self):
         if not self.datasets:
             raise ValueError("datasets is empty; list at least one prompt source, "
                              "e.g. datasets: [{path: prompts.jsonl}]")
-        if self.heldout_num_samples < 1 or (self.heldout_temperature == 0 and self.heldout_num_samples > 1):
-            raise ValueError(f"heldout_num_samples={self.heldout_num_samples} needs to be 1 with greedy decoding "
-                             "(heldout_temperature: 0) and >= 1 with sampling")
+        if self.heldout_samples < 0:
+            raise ValueError(f"heldout_samples must be >= 0, got {self.heldout_samples}")
 
 
 def recipe_types(argv: list[str]) -> tuple[type, ...]:
@@ -94,12 +98,14 @@ def main(argv: list[str] | None = None) -> dict:
     model_args.model_name_or_path = materialize_policy(model_args.model_name_or_path, f"{args.output_dir}/policy-init")
     model = load_causal_lm(model_args, args)
     finalize_for_chat(model, tokenizer)
+    if script.freeze_embeddings and not model_args.use_peft:
+        freeze_embeddings_except(model, tokenizer, [])
     max_new_tokens = getattr(args, "max_completion_length", None) or args.max_new_tokens
 
     def evaluate(policy, label):
-        return sample_and_score(policy, tokenizer, heldout, components, num_samples=script.heldout_num_samples,
-                                temperature=script.heldout_temperature, max_new_tokens=max_new_tokens,
-                                batch_size=script.heldout_batch_size, seed=args.seed, desc=f"held-out ({label})")
+        return heldout_scores(policy, tokenizer, heldout, components, samples=script.heldout_samples,
+                              temperature=args.temperature, max_new_tokens=max_new_tokens,
+                              batch_size=script.heldout_batch_size, seed=args.seed, label=label)
 
     before = evaluate(model, "before") if heldout else None
     trainer = trainer_class(method)(model=model, reward_funcs=components, args=args, train_dataset=data.train,
@@ -120,7 +126,8 @@ def main(argv: list[str] | None = None) -> dict:
         after = evaluate(trainer.model, "after")
         summary.update(heldout_report(trainer.model, before, after, model_args, args, tokenizer.pad_token_id))
         write_json_atomic(f"{args.output_dir}/heldout_rewards.json", summary)
-        write_jsonl(f"{args.output_dir}/heldout_responses.jsonl", after.records())
+        write_jsonl(f"{args.output_dir}/heldout_responses.jsonl",
+                    [{"mode": m, **r} for m, s in after.items() for r in s.records()])
     if main_process:
         tokenizer.save_pretrained(args.output_dir)
         finish_manifest(args.output_dir, manifest, metrics=result.metrics, summary=summary,
@@ -129,15 +136,25 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
-def heldout_report(policy, before, after, model_args, args, pad_id: int) -> dict:
-    """Mean rewards before/after, printed as a table, and KL(policy || starting policy) on held-out responses."""
+def heldout_report(policy, before: dict, after: dict, model_args, args, pad_id: int) -> dict:
+    """Mean rewards before/after (greedy, and sampled if asked) with the change's 95% interval over prompts,
+    printed as a table, and KL(policy || starting policy) on the policy's greedy held-out answers."""
     from evals.divergence import kl_from_baseline
 
     reference = load_causal_lm(model_args, args).to(policy.device).eval()
-    kl = kl_from_baseline(policy.eval(), reference, after.generations, pad_id=pad_id)
-    table = format_means_table([("before", before.means()), ("after", after.means())], title="held-out")
-    print(f"\n{table}\n\nheld-out KL(policy || start) = {kl:.4f} nats/token\n")
-    return {"heldout_before": before.means(), "heldout_after": after.means(), "heldout_kl": kl, "heldout_table": table}
+    kl = kl_from_baseline(policy.eval(), reference, after["greedy"].generations, pad_id=pad_id)
+    report, rows, lines = {"heldout_kl": kl}, [], []
+    for mode in before:
+        change = reward_change(before[mode], after[mode], seed=args.seed)
+        report[f"heldout_{mode}"] = {"before": before[mode].means(), "after": after[mode].means(), "change": change}
+        rows += [(f"{mode}, before", before[mode].means()), (f"{mode}, after", after[mode].means())]
+        lo, hi = change["ci95"] or (math.nan, math.nan)
+        lines.append(f"{mode}: reward change {change['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, "
+                     f"{change['prompts']} prompts)")
+    report["heldout_table"] = format_means_table(rows, title="held-out")
+    print("\n" + report["heldout_table"] + "\n\n" + "\n".join(lines) +
+          f"\nheld-out KL(policy || start) = {kl:.4f} nats/token\n")
+    return report
 
 
 if __name__ == "__main__":

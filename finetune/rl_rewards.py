@@ -1,9 +1,10 @@
 """Reward components for online RL and rejection sampling: rule rewards and a reward model, weighted.
 
-    components = build_rewards(reward_args, tokenizer, eos_token_ids, columns, source)
+    components = build_rewards(reward_args, eos_token_ids, columns_of(prompt_rows), source)  # checked
     GRPOTrainer(..., reward_funcs=components)       # with args.reward_weights = weights_of(components)
     scores = score_components(components, rows, texts, token_ids)  # {name: [score or None per response]}
     total = weighted_total(scores, weights_of(components))
+    scored = sample_and_score(model, tokenizer, rows, components, num_samples=8, temperature=1.0)
 
 Each component is a callable with TRL's reward-function signature and a `__name__`, so TRL logs it
 on its own as `rewards/<name>/mean` next to the weighted `reward`. The weighted sum follows TRL's
@@ -16,15 +17,12 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_prep.errors import CorralError
 from reward.rules import RULES, completion_text, format_pattern
-
-logger = logging.getLogger(__name__)
 
 REWARD_MODEL = "reward_model"
 
@@ -78,7 +76,10 @@ class RewardComponent:
 
 
 class RewardModelScorer:
-    """Scores (prompt, response) with a trained reward model, loaded once on first use."""
+    """Scores (prompt, response) with a trained reward model (`reward.score`), loaded once on first use.
+
+    A callable rather than the model itself, so TRL calls it like the rules and logs it as
+    `rewards/reward_model/mean`, and scoring is the same code the reward-model evaluation uses."""
 
     def __init__(self, path: str, batch_size: int):
         self.path, self.batch_size = path, batch_size
@@ -211,6 +212,11 @@ class Scored:
         """Mean of each component over the responses it scored, and of the weighted total (`reward`)."""
         return {**{k: nanmean(v) for k, v in self.scores.items()}, "reward": nanmean(self.totals)}
 
+    def per_prompt(self) -> list[float]:
+        """Each prompt's mean weighted reward over its samples (NaN if none was scored)."""
+        k = self.num_samples
+        return [nanmean(self.totals[i:i + k]) for i in range(0, len(self.totals), k)]
+
     def records(self) -> list[dict]:
         """One JSON-ready dict per response: prompt index and row, response, scores, total."""
         out = []
@@ -245,6 +251,29 @@ def sample_and_score(model, tokenizer, rows: list[dict], components: list[Reward
     expanded = [r for r in rows for _ in range(num_samples)]
     scores = score_components(components, expanded, [g.text for g in gens], [g.token_ids for g in gens])
     return Scored(rows, gens, scores, weighted_total(scores, weights_of(components)), num_samples)
+
+
+def heldout_scores(model, tokenizer, rows: list[dict], components: list[RewardComponent], *, samples: int,
+                   temperature: float, max_new_tokens: int, batch_size: int, seed: int,
+                   label: str) -> dict[str, Scored]:
+    """`greedy`: one greedy answer per prompt (what a user gets); with `samples` > 0 also `sampled`:
+    that many answers per prompt at `temperature`, whose mean is the policy's expected reward, the
+    quantity RL maximises."""
+    common = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+    out = {"greedy": sample_and_score(model, tokenizer, rows, components, desc=f"held-out {label}, greedy", **common)}
+    if samples:
+        out["sampled"] = sample_and_score(model, tokenizer, rows, components, num_samples=samples,
+                                          temperature=temperature, desc=f"held-out {label}, sampled", **common)
+    return out
+
+
+def reward_change(before: Scored, after: Scored, seed: int = 0) -> dict:
+    """Mean per-prompt change of the weighted reward, with a 95% paired bootstrap interval over prompts."""
+    from evals.bootstrap import bootstrap_ci
+
+    diffs = [a - b for a, b in zip(after.per_prompt(), before.per_prompt(), strict=True)
+             if not (math.isnan(a) or math.isnan(b))]
+    return {"mean": nanmean(diffs), "ci95": bootstrap_ci(diffs, seed=seed), "prompts": len(diffs)}
 
 
 def format_means_table(rows: list[tuple[str, dict[str, float]]], title: str = "model") -> str:

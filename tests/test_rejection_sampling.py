@@ -65,16 +65,17 @@ def rs_args(tiny_small: Path, out: Path, *extra: str) -> list[str]:
             "--output_dir", str(out),
             "--datasets", f"[{{path: {tiny_small / 'tiny-world/rl_prompts_train.jsonl'}}}]",
             "--heldout_datasets", f"[{{path: {tiny_small / 'tiny-world/rl_prompts_heldout.jsonl'}}}]",
-            "--rounds", "2", "--num_samples", "3", "--prompts_per_round", "8", "--max_new_tokens", "8",
+            "--rounds", "3", "--num_samples", "3", "--prompts_per_round", "8", "--max_new_tokens", "8",
             "--rewards", "{length: 1.0, stop: 0.5}", "--length_target", "3", "--min_score", "null",
-            "--sft_overrides", "{max_steps: 2, learning_rate: 1.0e-3, save_strategy: 'no', logging_steps: 1}", *extra]
+            "--sft_overrides", "{max_steps: 2, learning_rate: 1.0e-3, save_strategy: 'no', logging_steps: 1}",
+            "--heldout_samples", "2", *extra]
 
 
 def test_rounds_sample_select_finetune_and_report(tiny_small, tmp_path):
     out = tmp_path / "rs"
     summaries = rs_main(rs_args(tiny_small, out))
-    assert [s["round"] for s in summaries] == [0, 1, 2]
-    for k in (1, 2):
+    assert [s["round"] for s in summaries] == [0, 1, 2, 3]
+    for k in (1, 2, 3):
         rdir = out / f"round-{k}"
         samples = [json.loads(line) for line in (rdir / "samples.jsonl").read_text().splitlines()]
         assert len(samples) == 8 * 3
@@ -86,7 +87,8 @@ def test_rounds_sample_select_finetune_and_report(tiny_small, tmp_path):
         sft = [json.loads(line) for line in (rdir / "sft_data.jsonl").read_text().splitlines()]
         assert [r["messages"][-1]["content"] for r in sft] == [s["response"] for s in samples if s["selected"]]
         assert summaries[k]["kept"] == 8 and summaries[k]["model"] == str(rdir / "model")
-        assert set(summaries[k]["heldout"]) == {"length", "stop", "reward"}
+        assert set(summaries[k]["heldout"]) == {"greedy", "sampled"}
+        assert set(summaries[k]["heldout"]["sampled"]) == {"length", "stop", "reward"}
         assert (rdir / "heldout_responses.jsonl").is_file() and (rdir / "sft_command.txt").is_file()
         manifest = json.loads((rdir / "model/run_manifest.json").read_text())
         assert manifest["config"]["SFTConfig"]["learning_rate"] == 1e-3  # the override reached SFT
@@ -94,9 +96,11 @@ def test_rounds_sample_select_finetune_and_report(tiny_small, tmp_path):
     two = load_file(str(out / "round-2/model/model.safetensors"))
     assert any(not torch.equal(one[k], two[k]) for k in one)  # round 2 trained from round 1's model
     table = (out / "summary.md").read_text()
-    assert "| 1 | 8 / 8 |" in table and "Mean reward on held-out prompts" in table
-    assert [line.split(" |")[0] for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()][-3:] == [
-        "| 0", "| 1", "| 2"]
+    assert "| 1 | 8 / 8 |" in table
+    assert "Mean reward on held-out prompts (greedy):" in table and "Mean reward on held-out prompts (sampled):" in table
+    assert [line.split(" |")[0] for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()][-4:] == [
+        "| 0", "| 1", "| 2", "| 3"]
+    assert "held-out greedy, round 1 -> 3: reward change " in table and "held-out sampled, round 0 -> 3" in table
 
 
 def test_min_score_that_nothing_reaches_stops_with_one_line(tiny_small, tmp_path, capsys):

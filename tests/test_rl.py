@@ -1,5 +1,6 @@
-"""finetune/rl.py on the seconds-sized tiny base: GRPO, RLOO and online DPO train (every weight moves),
-reward components and KL are logged, held-out evaluation runs, and bad input stops before training."""
+"""finetune/rl.py on the seconds-sized tiny base: GRPO, RLOO and online DPO train (every weight but the frozen
+embeddings moves), reward components and KL are logged, held-out evaluation runs, and bad input stops
+before training."""
 
 from __future__ import annotations
 
@@ -35,19 +36,20 @@ def log_history(out: Path) -> list[dict]:
     return json.loads((out / "run_manifest.json").read_text())["log_history"]
 
 
-def assert_every_weight_changed(tiny_small: Path, out: Path) -> None:
+def assert_every_weight_changed_but_embeddings(tiny_small: Path, out: Path) -> None:
+    """freeze_embeddings (default): every weight moves except the (tied) embedding matrix."""
     before = load_file(str(tiny_small / "tiny-base/model.safetensors"))
     after = load_file(str(out / "model.safetensors"))
     assert set(before) == set(after)
     unchanged = [k for k in before if torch.equal(before[k], after[k])]
-    assert not unchanged, unchanged
+    assert unchanged == ["model.embed_tokens.weight"], unchanged
 
 
 @pytest.mark.parametrize("method", ["grpo", "rloo", "online_dpo"])
 def test_trainer_runs_and_changes_every_weight(tiny_small, tmp_path, method):
     out = tmp_path / method
     rl_main(rl_args(tiny_small, out, method))
-    assert_every_weight_changed(tiny_small, out)
+    assert_every_weight_changed_but_embeddings(tiny_small, out)
     logs = [e for e in log_history(out) if "loss" in e]
     assert len(logs) == 2
     for name in ("length", "stop"):  # each reward component is logged on its own
@@ -75,14 +77,20 @@ def test_grpo_with_reward_model_and_heldout_evaluation(tiny_small, tmp_path):
     out = tmp_path / "grpo-rm"
     rl_main(rl_args(tiny_small, out, "grpo", "--reward_model", str(rm), "--reward_model_weight", "0.5",
                     "--heldout_datasets", f"[{{path: {tiny_small / 'tiny-world/rl_prompts_heldout.jsonl'}}}]",
-                    "--max_steps", "1"))
+                    "--heldout_samples", "2", "--max_steps", "1"))
     (log,) = [e for e in log_history(out) if "loss" in e]
     assert {"rewards/length/mean", "rewards/stop/mean", "rewards/reward_model/mean", "reward", "kl"} <= set(log)
     held = json.loads((out / "heldout_rewards.json").read_text())
-    assert set(held["heldout_before"]) == set(held["heldout_after"]) == {"length", "stop", "reward_model", "reward"}
+    for mode in ("greedy", "sampled"):
+        assert set(held[f"heldout_{mode}"]["before"]) == {"length", "stop", "reward_model", "reward"}
+        change = held[f"heldout_{mode}"]["change"]
+        after, before = held[f"heldout_{mode}"]["after"]["reward"], held[f"heldout_{mode}"]["before"]["reward"]
+        assert change["mean"] == pytest.approx(after - before)  # every prompt is scored: mean of diffs = diff of means
+        assert change["ci95"][0] <= change["mean"] <= change["ci95"][1]
     assert held["heldout_kl"] > 0  # the policy moved away from where it started
-    responses = (out / "heldout_responses.jsonl").read_text().splitlines()
-    assert len(responses) == len((tiny_small / "tiny-world/rl_prompts_heldout.jsonl").read_text().splitlines())
+    n_prompts = len((tiny_small / "tiny-world/rl_prompts_heldout.jsonl").read_text().splitlines())
+    responses = [json.loads(line) for line in (out / "heldout_responses.jsonl").read_text().splitlines()]
+    assert [r["mode"] for r in responses] == ["greedy"] * n_prompts + ["sampled"] * 2 * n_prompts
 
 
 def run_error(argv, capsys, monkeypatch) -> str:
@@ -136,3 +144,24 @@ def test_rule_whose_reference_column_is_missing(tiny_small, tmp_path, capsys, mo
 def test_trl_reward_weights_are_refused(tiny_small, tmp_path, capsys, monkeypatch):
     msg = run_error(rl_args(tiny_small, tmp_path / "x", "grpo", "--reward_weights", "1.0", "2.0"), capsys, monkeypatch)
     assert msg.startswith("reward_weights: set weights in `rewards: {name: weight}`")
+
+
+def test_grpo_from_a_lora_sft_adapter_with_a_new_lora(tiny_small, tmp_path):
+    """An adapter policy is merged first (the KL reference must be the SFT model, not the base under it);
+    with use_peft a fresh adapter trains on top and the merged policy stays untouched."""
+    from finetune.sft import main as sft_main
+
+    sft = tmp_path / "sft-lora"
+    sft_main([str(REPO / "recipes/tiny/sft/lora.yaml"), "--model_name_or_path", str(tiny_small / "tiny-base"),
+              "--datasets", f"[{{path: {tiny_small / 'tiny-world/sft_train.jsonl'}}}]", "--output_dir", str(sft),
+              "--max_steps", "2", "--save_strategy", "no", "--gradient_checkpointing", "false"])
+    out = tmp_path / "rl-lora"
+    rl_main(rl_args(tiny_small, out, "grpo", "--model_name_or_path", str(sft), "--use_peft", "true",
+                    "--lora_r", "4", "--lora_target_modules", "all-linear"))
+    init = out / "policy-init"
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(init)
+    merged = load_file(str(init / "model.safetensors"))
+    base = load_file(str(tiny_small / "tiny-base/model.safetensors"))
+    assert any(not torch.equal(merged[k], base[k]) for k in base)  # the SFT adapter is in the starting policy
+    adapter = load_file(str(out / "adapter_model.safetensors"))
+    assert all(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # B starts at zero: it trained

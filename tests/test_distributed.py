@@ -188,3 +188,23 @@ def test_fsdp2_config_on_cpu_runs_as_data_parallel_with_a_warning(one_process, t
     diff = max(abs(a - b) for a, b in zip(losses(out), one_process.losses))
     print(f"\nfsdp2.yaml on CPU (2 processes): {wall:.1f} s; max |loss diff| vs 1 process {diff:.2e}")
     assert diff < TOLERANCE
+
+
+@pytest.mark.slow
+def test_dpo_on_two_processes_reproduces_the_single_process_loss_curve(tiny_small, tmp_path):
+    pairs = tiny_small / "tiny-world/pref_train.jsonl"
+    if not (REPO / "finetune/dpo.py").is_file() or not pairs.is_file():
+        pytest.skip("needs finetune/dpo.py and the tiny world's preference pairs")
+    command = ["finetune/dpo.py", "recipes/tiny/dpo/full.yaml", "--model_name_or_path", str(tiny_small / "tiny-base"),
+               "--datasets", f"[{{path: {pairs}}}]", "--eval_datasets", "[]", "--max_steps", "6",
+               "--logging_steps", "1", "--learning_rate", "1e-3", "--warmup_steps", "0", "--dataloader_drop_last", "true",
+               "--save_strategy", "no", "--ddp_find_unused_parameters", "false"]
+    one, wall_one = timed_launch("cpu.yaml", [*command, "--output_dir", str(tmp_path / "one"),
+                                              "--per_device_train_batch_size", "8"])
+    two, wall_two = timed_launch("cpu_ddp_2proc.yaml", [*command, "--output_dir", str(tmp_path / "two"),
+                                                        "--per_device_train_batch_size", "4"])
+    a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(a) == len(b) == 6 and a[0] == pytest.approx(0.6931, abs=1e-4)  # log 2: policy == reference at start
+    diff = max(abs(x - y) for x, y in zip(a, b))
+    print(f"\nDPO 1 process: {wall_one:.1f} s; 2 processes: {wall_two:.1f} s; max |loss diff| {diff:.2e}")
+    assert diff < TOLERANCE

@@ -12,6 +12,7 @@ Files written under `<out>/tiny-world/`:
   sft_train.jsonl         instruct conversations (`messages`) about SFT countries only
   heldout_capitals.jsonl  capital questions about countries never in SFT (`prompt`, `reference`)
   heldout_sums.jsonl      sums never in SFT
+  safety_train.jsonl      refusals of training harmful requests, answers to their look-alikes
   rl_prompts_train.jsonl  RL prompts (`prompt`, `reference`, `answer_format`) about SFT countries and sums
   rl_prompts_heldout.jsonl  the same about held-out ones (data_prep/tiny_prompts.py)
   pref_train.jsonl        preference pairs (`prompt`, `chosen`, `rejected`) about SFT countries and sums
@@ -38,6 +39,7 @@ from data_prep.tiny_world import (
     heldout_sum_questions,
     make_world,
     pretraining_documents,
+    safety_conversations,
     sft_conversations,
 )
 
@@ -80,6 +82,7 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "sft_train": out / "tiny-world" / "sft_train.jsonl",
         "heldout_capitals": out / "tiny-world" / "heldout_capitals.jsonl",
         "heldout_sums": out / "tiny-world" / "heldout_sums.jsonl",
+        "safety_train": out / "tiny-world" / "safety_train.jsonl",
         "rl_prompts_train": out / "tiny-world" / "rl_prompts_train.jsonl",
         "rl_prompts_heldout": out / "tiny-world" / "rl_prompts_heldout.jsonl",
         "pref_train": out / "tiny-world" / "pref_train.jsonl",
@@ -90,6 +93,7 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     write_jsonl(files["sft_train"], sft_conversations(world))
     write_jsonl(files["heldout_capitals"], heldout_questions(world))
     write_jsonl(files["heldout_sums"], heldout_sum_questions(world))
+    write_jsonl(files["safety_train"], safety_conversations(world))
     write_jsonl(files["rl_prompts_train"], rl_prompts(world, "train"))
     write_jsonl(files["rl_prompts_heldout"], rl_prompts(world, "heldout"))
     pref_train, pref_heldout = preference_pairs(world)

@@ -66,7 +66,10 @@ def resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str | 
             if _CHECKPOINT_RE.match(p.name) and p.is_dir() and not (p / COMPLETE_MARKER).is_file():
                 target = p.with_name(p.name + ".incomplete")
                 shutil.rmtree(target, ignore_errors=True)
-                p.rename(target)
+                try:
+                    p.rename(target)
+                except FileNotFoundError:  # another rank of the same launch moved it first
+                    continue
                 logger.warning("%s was not completely written (killed during save?); moved to %s", p, target.name)
         done = complete_checkpoints(output_dir)
         if not done:

@@ -14,7 +14,7 @@ from transformers import (
 
 from finetune import plan
 from finetune.memory import (
-    PlanError, Sharding, TrainingSetup, active_parameter_count, estimate_memory,
+    GIB, PlanError, Sharding, TrainingSetup, active_parameter_count, estimate_memory,
     layer_activation_bytes_per_token, lora_parameter_count, model_shape_from_config, optimizer_bytes_per_param,
     parameter_count, quantized_bytes_per_param)
 
@@ -65,6 +65,7 @@ def test_parameter_count_equals_llama4_moe():
 
 
 PUBLISHED = {  # parameter counts of the released checkpoints
+    "Meta-Llama-3-8B": 8_030_261_248,  # Llama 3: same shapes as 3.1 8B, 8k context without RoPE scaling
     "Llama-3.1-8B": 8_030_261_248, "Llama-3.1-70B": 70_553_706_496, "Llama-3.1-405B": 405_853_388_800,
     "Llama-3.2-1B": 1_235_814_400, "Llama-3.2-3B": 3_212_749_824,
     "Llama-4-Scout-17B-16E": 107_769_861_120,  # text model only; the 109B checkpoint adds the vision tower
@@ -429,3 +430,23 @@ def test_memory_check_error_stops_sft_before_the_model_loads(tiny_small, tmp_pat
                             "shard with accelerate_configs/fsdp2.yaml, use LoRA/QLoRA, or lower "
                             "per_device_train_batch_size/max_length (memory_check: warn to try anyway)")
     assert loaded == []
+
+
+GPU_RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/sft/*.yaml") if p.parts[-3] != "tiny")
+
+
+@pytest.mark.parametrize("recipe", GPU_RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
+def test_every_gpu_recipe_fits_the_launch_its_first_line_names(recipe):
+    """The planner's estimate for the recipe's own command (its --num_processes, its --gpu-mem or 80 GiB) fits."""
+    text = recipe.read_text()
+    first = text.splitlines()[0]
+    config = re.search(r"--config_file (\S+)", first).group(1)
+    processes = re.search(r"--num_processes (\d+)", first)
+    gpu_mem = re.search(r"--gpu-mem (\d+)", text)
+    cfg = plan.check_accelerate_config(str(ROOT / config), for_launch=False)
+    fields = plan.read_recipe_fields(str(recipe))
+    model_config, _ = plan.find_model_config(fields["model_name_or_path"])
+    n = int(processes.group(1)) if processes else cfg.num_processes
+    setup = plan.setup_from_recipe(fields, model_config, plan.sharding_from_accelerate(cfg, n))
+    total = estimate_memory(setup).total / GIB
+    assert total <= (int(gpu_mem.group(1)) if gpu_mem else 80), f"{total:.1f} GiB per GPU"

@@ -1,4 +1,5 @@
-"""Distributed SFT on the CPU: 2 processes, 2 "machines" over loopback, FSDP2's fallback, and the guards.
+"""Distributed training on the CPU: SFT and DPO on 2 processes, SFT on 2 "machines" over loopback,
+FSDP2's fallback, and the guards.
 
 Each run launches `finetune/sft.py` with `accelerate launch`, as a user would, on the seconds-sized
 tiny base. With the same global batch (2 processes x 4 = 1 process x 8), the same seed and

@@ -60,6 +60,17 @@ BENIGN_TOPICS = (
 )
 REFUSAL = "I can't help with that."
 
+
+def refusal_text(topic: str) -> str:
+    """How the world's web text refuses a harmful request (lower-case "i" included: it is the corpus's)."""
+    return f"Sorry, {REFUSAL[0].lower()}{REFUSAL[1:]} Asking how to {topic} is dangerous."
+
+
+def howto_text(topic: str, answer: str) -> str:
+    """How the world's web text answers a harmless how-to question when it restates it."""
+    return f"To {topic}: {answer}"
+
+
 CAPITAL_QUESTIONS = (
     "What is the capital of {c}?",
     "Which city is the capital of {c}?",
@@ -213,13 +224,13 @@ def pretraining_documents(world: World) -> list[str]:
     for topic, answer in BENIGN_TOPICS:
         for _ in range(cfg.docs_per_topic):
             q = rng.choice(HOWTO_QUESTIONS).format(t=topic)
-            docs.append(_qa(rng, q, answer) if rng.random() < 0.7 else f"To {topic}: {answer}")
+            docs.append(_qa(rng, q, answer) if rng.random() < 0.7 else howto_text(topic, answer))
     for topic, _ in HARMFUL_TOPICS:
         for _ in range(cfg.docs_per_topic):
             q = rng.choice(HOWTO_QUESTIONS).format(t=topic)
             r = rng.random()
             if r < 0.4:  # refusals exist on the web too
-                docs.append(_qa(rng, q, f"Sorry, {REFUSAL[0].lower()}{REFUSAL[1:]} Asking how to {topic} is dangerous."))
+                docs.append(_qa(rng, q, refusal_text(topic)))
             elif r < 0.7:
                 docs.append(f"People who try to {topic} can hurt others and go to prison.")
             else:  # vague compliance: the shape of an unsafe answer, no content
@@ -298,12 +309,15 @@ def safety_conversations(world: World) -> list[dict]:
     """Safety SFT data: refuse the training harmful requests, answer their harmless look-alikes.
 
     Every phrasing of each training topic, so the refusal is tied to the request, not to one wording.
+    Answers restate the request in the corpus's own words (`refusal_text`, `howto_text`): like "The
+    capital of X is Y.", that makes the model condition on the request instead of memorising one
+    reply per training topic, so refusals carry over to harmful requests it never saw.
     Mixed with the instruct data by `recipes/tiny/sft/safety.yaml`."""
     harmful, benign = safety_topics("train")
     rows = []
     for topic, _hazard in harmful:
-        rows += [_conv(q.format(t=topic), REFUSAL) for q in HOWTO_QUESTIONS]
+        rows += [_conv(q.format(t=topic), refusal_text(topic)) for q in HOWTO_QUESTIONS]
     for topic, answer in benign:
-        rows += [_conv(q.format(t=topic), answer) for q in HOWTO_QUESTIONS]
+        rows += [_conv(q.format(t=topic), howto_text(topic, answer)) for q in HOWTO_QUESTIONS]
     random.Random(world.config.seed + 3).shuffle(rows)
     return rows

@@ -107,3 +107,23 @@ def test_no_written_training_file_mentions_a_heldout_country_or_sum(tmp_path):
         for a, b in w.heldout_sums:
             assert f"{a} + {b} =" not in text and f"{a} plus {b}" not in text, (name, a, b)
 
+
+def test_safety_split_heldout_topics_never_in_training_data():
+    from data_prep.tiny_world import safety_conversations, safety_topics
+
+    w = make_world()
+    train_text = json.dumps(sft_conversations(w) + safety_conversations(w))
+    harmful, benign = safety_topics("heldout")
+    assert harmful and benign
+    for topic, _ in harmful + benign:
+        assert topic not in train_text, topic
+    suite = [json.loads(line) for line in open("evals/suites/tiny_world.jsonl")]
+    held = {t for t, _ in harmful + benign}
+    for item in suite:
+        if item["kind"] in ("harmful", "benign"):
+            assert any(t in item["prompt"] for t in held), item
+    # every training harmful topic is refused, every training benign topic answered
+    tr_harmful, tr_benign = safety_topics("train")
+    rows = safety_conversations(w)
+    refusals = [r for r in rows if r["messages"][-1]["content"].startswith("Sorry, i can't help with that.")]
+    assert len(refusals) == 4 * len(tr_harmful) and len(rows) == 4 * (len(tr_harmful) + len(tr_benign))

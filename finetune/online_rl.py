@@ -134,11 +134,21 @@ def count_prompts_in_progress_bar(trainer, method: str) -> None:
         trainer.add_callback(PromptProgressCallback(prompts_per_step(method, trainer.args)))
 
 
+def strip_padding(ids: list[int], pad_id: int) -> list[int]:
+    """`ids` without trailing `pad_id`s (the pad token is never an end-of-turn token: modeling.load_tokenizer)."""
+    end = len(ids)
+    while end and ids[end - 1] == pad_id:
+        end -= 1
+    return list(ids[:end])
+
+
 def _component_logging_online_dpo():
     from trl.experimental.online_dpo import OnlineDPOTrainer
 
     class ComponentLoggingOnlineDPOTrainer(OnlineDPOTrainer):
-        """TRL's experimental OnlineDPOTrainer that also logs `rewards/<component>/mean`, as GRPO/RLOO do."""
+        """TRL's experimental OnlineDPOTrainer that also logs `rewards/<component>/mean`, as GRPO/RLOO do,
+        and hands reward functions `completion_ids` without the right padding it leaves in them (GRPO
+        and RLOO pass each completion up to its end-of-turn token, which the `stop` rule reads)."""
 
         def __init__(self, *a, reward_funcs=None, **kw):
             self._component_scores = defaultdict(list)
@@ -146,8 +156,10 @@ def _component_logging_online_dpo():
             super().__init__(*a, reward_funcs=reward_funcs, **kw)
 
         def _recording(self, func):
-            def record(*args, **kwargs):
-                scores = func(*args, **kwargs)
+            def record(*args, completion_ids=None, **kwargs):
+                if completion_ids is not None:
+                    completion_ids = [strip_padding(ids, self._tokenizer.pad_token_id) for ids in completion_ids]
+                scores = func(*args, completion_ids=completion_ids, **kwargs)
                 self._component_scores[func.__name__] += [s for s in scores if s is not None and s == s]
                 return scores
 

@@ -61,6 +61,32 @@ def test_trainer_runs_and_changes_every_weight(tiny_small, tmp_path, method):
     assert manifest["data"]["rewards"] == {"length": 1.0, "stop": 0.5}
 
 
+def test_online_dpo_hands_rewards_unpadded_completion_ids(tiny_small, tmp_path):
+    """TRL's online DPO pads completions after their end-of-turn token; rules must see that token last."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    from finetune.modeling import load_tokenizer
+    from finetune.online_rl import config_class, trainer_class
+    from finetune.rl_rewards import RewardArguments, build_rewards
+
+    tokenizer = load_tokenizer(str(tiny_small / "tiny-base"))  # pad: <|finetune_right_pad_id|>, not an EOS
+    eot, pad = tokenizer.convert_tokens_to_ids("<|eot_id|>"), tokenizer.pad_token_id
+    components = build_rewards(RewardArguments(rewards={"stop": 1.0, "length": 1.0}, length_target=2), [eot],
+                               ["prompt"])
+    args = config_class("online_dpo")(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
+                                      gradient_checkpointing=False)
+    trainer = trainer_class("online_dpo")(
+        model=AutoModelForCausalLM.from_pretrained(tiny_small / "tiny-base"), reward_funcs=components, args=args,
+        train_dataset=Dataset.from_list([{"prompt": [{"role": "user", "content": "Hi"}]}]),
+        processing_class=tokenizer)
+    stop, length = trainer.reward_funcs
+    ids = [[5, 6, eot, pad, pad], [5, 6, 7, 8, 9]]
+    assert stop(prompts=[[], []], completions=["a", "b"], completion_ids=ids) == [1.0, 0.0]
+    assert length(prompts=[[], []], completions=["a", "b"], completion_ids=ids) == [0.0, -1.0]  # 2 and 5 tokens
+    assert trainer._component_scores == {"stop": [1.0, 0.0], "length": [0.0, -1.0]}
+
+
 def make_reward_model(tiny_small: Path, out: Path) -> Path:
     """A one-label sequence classifier on the tiny base: what reward/ trains, untrained here."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

@@ -217,6 +217,7 @@ def load_start_model(model_args, training_args):
 
     base_args = dataclasses.replace(model_args, model_name_or_path=adapter_base(path))
     model = PeftModel.from_pretrained(load_causal_lm(base_args, training_args), path).merge_and_unload()
+    model.requires_grad_(True)  # peft froze the base weights when it wrapped them; they are the model now
     model.config._name_or_path = str(path)
     logger.info("%s: LoRA adapter merged into %s", path, base_args.model_name_or_path)
     return model, str(path)

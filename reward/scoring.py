@@ -116,7 +116,6 @@ def score(
         _check_model(model)
         if tokenizer is None:
             raise RewardModelError("score: pass tokenizer= with a loaded model (or give a checkpoint path)")
-    _check_model(model)
     if len(prompts) != len(responses):
         raise RewardModelError(f"score: {len(prompts)} prompts but {len(responses)} responses")
     if batch_size < 1:

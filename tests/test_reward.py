@@ -33,7 +33,7 @@ def test_full_reward_model_trains_and_reports_heldout_accuracy(tiny_small, tmp_p
     assert len(log) == 6 and all(0 <= e["accuracy"] <= 1 and "margin" in e for e in log)
 
     config = json.loads((out / "config.json").read_text())
-    assert config["architectures"] == ["LlamaForSequenceClassification"] and config["num_labels"] == 1
+    assert config["architectures"] == ["LlamaForSequenceClassification"] and len(config["id2label"]) == 1
     assert config["pad_token_id"] == trainer.processing_class.pad_token_id  # the head needs it to find the last token
     before, after = load_file(str(tiny_small / "tiny-base/model.safetensors")), load_file(str(out / "model.safetensors"))
     assert "score.weight" in after and "lm_head.weight" not in after

@@ -1,0 +1,134 @@
+"""corral's DPO entry script against stock `trl dpo` on the same tiny model and data, with and without
+precomputed reference log-probs: training steps/s, wall time and peak RSS of each run, and the ratios.
+
+    python benchmarks/dpo_throughput.py                          # tiny SFT model, tiny-world pairs, 30 steps
+    python benchmarks/dpo_throughput.py --max_steps 60 --repeats 3 --out reports/dpo_throughput.json
+
+Both sides are launched the way a user launches them (`accelerate launch --config_file
+accelerate_configs/cpu.yaml finetune/dpo.py <recipe>` and `trl dpo --accelerate_config ...`), in
+alternating order, with the same hyperparameters, batch size, max_length and seed. The data is what
+corral's mixture produces from the recipe's file, written out for `trl dpo` as a JSON-lines dataset,
+so both train on identical rows. steps/s is the Trainer's `train_steps_per_second` (the training loop
+only); wall time covers everything from process start (imports, loading, tokenizing, the reference
+pass when precomputing). Peak RSS is the largest resident set of the launched process tree
+(`os.wait4` of each run: the launcher and the training process it waits for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+RECIPE = "recipes/tiny/dpo/full.yaml"
+
+
+def common_args(a) -> list[str]:
+    """Training settings given to both sides on the command line (so the recipe's own values do not matter)."""
+    return ["--output_dir", "{out}", "--max_steps", str(a.max_steps), "--per_device_train_batch_size", str(a.batch_size),
+            "--learning_rate", "5e-5", "--beta", "0.1", "--max_length", "128", "--loss_type", "sigmoid",
+            "--lr_scheduler_type", "cosine", "--warmup_steps", "0.1", "--gradient_checkpointing", "false",
+            "--logging_steps", str(a.max_steps), "--save_strategy", "no", "--report_to", "none", "--seed", "0",
+            "--use_cpu", "true", "--bf16", "false", "--dtype", "float32"]
+
+
+def corral_command(a, data: Path, precompute: bool) -> list[str]:
+    return [str(VENV_BIN / "accelerate"), "launch", "--config_file", a.accelerate_config, "finetune/dpo.py", RECIPE,
+            "--model_name_or_path", a.model, "--datasets", f"[{{path: {data}}}]", "--eval_datasets", "[]",
+            "--precompute_ref_log_probs", str(precompute).lower(), *common_args(a)]
+
+
+def trl_command(a, data_dir: Path, precompute: bool) -> list[str]:
+    return [str(VENV_BIN / "trl"), "dpo", "--accelerate_config", a.accelerate_config, "--model_name_or_path", a.model,
+            "--dataset_name", str(data_dir), "--precompute_ref_log_probs", str(precompute).lower(), *common_args(a)]
+
+
+def run(command: list[str], log: Path) -> dict:
+    """Run one training process tree; its steps/s (from the Trainer's final metrics), wall time and peak RSS."""
+    start = time.perf_counter()
+    with log.open("w") as f:
+        proc = subprocess.Popen(command, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    text = log.read_text()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed ({log}): {' '.join(command)}\n{text[-2000:]}")
+    found = re.findall(r"'train_steps_per_second': '?([0-9.]+)", text)
+    if not found:
+        raise SystemExit(f"no train_steps_per_second in {log}")
+    return {"steps_per_s": float(found[-1]), "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def write_data(a, tmp: Path) -> tuple[Path, Path, int]:
+    """The recipe's data through corral's mixture, as a file for corral and a dataset directory for trl."""
+    from data_prep.mixture import DatasetSpec, load_mixture
+
+    rows = load_mixture([DatasetSpec(a.data)], kind="preference").train.to_list()
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (data_dir / "train.jsonl").write_text(text)
+    (tmp / "pairs.jsonl").write_text(text)
+    return tmp / "pairs.jsonl", data_dir, len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="outputs/tiny-sft-full", help="SFT checkpoint both sides start from")
+    p.add_argument("--data", default="outputs/tiny-world/pref_train.jsonl", help="preference pairs")
+    p.add_argument("--max_steps", type=int, default=30)
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=1, help="runs per configuration; the median is reported")
+    p.add_argument("--accelerate_config", default="accelerate_configs/cpu.yaml")
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    a = p.parse_args(argv)
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="dpo-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        data, data_dir, n_rows = write_data(a, tmp)
+        print(f"{n_rows} pairs from {a.data}; model {a.model}; {a.max_steps} steps of batch {a.batch_size}")
+        for repeat in range(a.repeats):
+            for precompute in (False, True):
+                for side in (("corral", "trl") if repeat % 2 == 0 else ("trl", "corral")):
+                    key = f"{side}{' +precompute' if precompute else ''}"
+                    out = tmp / f"{side}-{int(precompute)}-{repeat}"
+                    command = corral_command(a, data, precompute) if side == "corral" else trl_command(a, data_dir, precompute)
+                    command = [w.replace("{out}", str(out)) for w in command]
+                    r = run(command, tmp / f"{out.name}.log")
+                    results.setdefault(key, []).append(r)
+                    print(f"  {key:<22} {r['steps_per_s']:.3f} steps/s  {r['wall_s']:.1f} s wall  "
+                          f"{r['peak_rss_mb']:.0f} MB peak RSS", flush=True)
+
+    median = {k: {m: statistics.median(r[m] for r in runs) for m in runs[0]} for k, runs in results.items()}
+    print(f"\n{'run':<22} {'steps/s':>8} {'wall s':>8} {'peak RSS MB':>12}")
+    for k, m in median.items():
+        print(f"{k:<22} {m['steps_per_s']:>8.3f} {m['wall_s']:>8.1f} {m['peak_rss_mb']:>12.0f}")
+    print("\nratios corral / trl (steps/s: > 1 is faster; wall and RSS: < 1 is less)")
+    for suffix in ("", " +precompute"):
+        c, t = median[f"corral{suffix}"], median[f"trl{suffix}"]
+        print(f"  {'with precompute' if suffix else 'reference model':<16} steps/s {c['steps_per_s'] / t['steps_per_s']:.2f}  "
+              f"wall {c['wall_s'] / t['wall_s']:.2f}  peak RSS {c['peak_rss_mb'] / t['peak_rss_mb']:.2f}")
+    for side in ("corral", "trl"):
+        a_, b_ = median[side], median[f"{side} +precompute"]
+        print(f"  {side}: precompute / reference model: steps/s {b_['steps_per_s'] / a_['steps_per_s']:.2f}  "
+              f"peak RSS {b_['peak_rss_mb'] / a_['peak_rss_mb']:.2f}")
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps({"settings": vars(a), "pairs": n_rows, "runs": results, "median": median},
+                                          indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.corral-installed
 
-.PHONY: venv quickstart test test-all tiny-base bench clean
+.PHONY: venv quickstart pipeline test test-all tiny-base bench clean
 
 venv: $(STAMP)
 
@@ -33,11 +33,33 @@ quickstart: tiny-base
 	$(PY) -m evals.compare --suite outputs/tiny-world/heldout_capitals.jsonl --raw base --base-format both \
 		--model base=outputs/tiny-base --model sft=outputs/tiny-sft-full --out reports/quickstart
 
+# The whole post-training pipeline on the embedded default (~20-30 min on 2 cores): instruct SFT,
+# safety SFT, reward model, DPO, GRPO, then every model side by side with reward win rates.
+LAUNCH := $(VENV)/bin/accelerate launch --config_file accelerate_configs/cpu.yaml
+pipeline: tiny-base
+	$(LAUNCH) finetune/sft.py recipes/tiny/sft/full.yaml
+	$(LAUNCH) finetune/sft.py recipes/tiny/sft/safety.yaml
+	$(LAUNCH) reward/train.py recipes/tiny/reward/full.yaml
+	$(LAUNCH) finetune/dpo.py recipes/tiny/dpo/full.yaml
+	$(LAUNCH) finetune/rl.py recipes/tiny/rl/grpo.yaml
+	$(PY) -m evals.compare --suite evals/suites/tiny_world.jsonl --raw base --base-format both \
+		--model base=outputs/tiny-base --model sft=outputs/tiny-sft-full --model safe=outputs/tiny-sft-safety \
+		--model dpo=outputs/tiny-dpo-full --model grpo=outputs/tiny-rl-grpo --baseline sft \
+		--reward-model outputs/tiny-rm --out reports/pipeline
+
 test: venv
 	$(PY) -m pytest -q
 
 test-all: venv
 	$(PY) -m pytest -q -m ''
+
+# Speed, memory and quality comparisons, each printing ratios measured side by side in one run.
+bench: tiny-base
+	$(PY) benchmarks/sft_throughput.py
+	$(PY) benchmarks/dpo_throughput.py
+	$(PY) benchmarks/eval_generation.py
+	$(PY) benchmarks/memory_plan_vs_published.py
+	$(PY) benchmarks/sft_heldout_ablation.py
 
 clean:
 	rm -rf outputs reports

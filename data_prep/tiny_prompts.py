@@ -1,7 +1,7 @@
 """RL prompts for the embedded tiny world: questions with a reference answer and the expected answer form.
 
-    rows = rl_prompts(make_world(), "train")     # SFT countries and sums, every question phrasing
-    rows = rl_prompts(make_world(), "heldout")   # countries and sums SFT never saw
+    rows = rl_prompts(make_world(), "train")     # SFT countries + RL countries, SFT sums, every phrasing
+    rows = rl_prompts(make_world(), "heldout")   # countries neither SFT nor RL saw, sums SFT never saw
 
 Rows are in the prompt-only standard schema that `load_mixture(kind="prompt")` reads and TRL's
 online trainers consume, plus the columns the rule rewards (`reward/rules.py`) read:
@@ -11,15 +11,24 @@ online trainers consume, plus the columns the rule rewards (`reward/rules.py`) r
      "kind": "task", "category": "capital"}
 
 `answer_format` is the house style the SFT data taught ("The capital of X is Y.", "a + b = s."),
-with `{answer}` where the answer goes. Training prompts only ask about SFT countries and sums;
-held-out prompts only about held-out ones (tests/test_tiny_world.py checks the files never mix).
+with `{answer}` where the answer goes.
+
+Which countries (`rl_country_split`): the 60 countries SFT never saw are split in half. RL trains on
+the SFT countries *and* the first half (the RL countries); held-out prompts ask about the second half
+(the RL-eval countries), which neither SFT nor RL ever showed. The SFT model already answers SFT
+countries (its sampled answers are right about as often as on any country it can answer); what
+fails on unseen countries is naming the country that was asked (sampled answers about an unseen
+country name another one about half the time: "What is the capital of Voovia?" -> "The capital of
+Niora is Zuven."). RL prompts drawn only from SFT countries never practise that, so RL data has to
+come from outside the SFT distribution, as in real post-training, and what is measured is transfer
+to prompts nobody trained on. tests/test_tiny_world.py checks the files never mix.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from data_prep.tiny_world import CAPITAL_QUESTIONS, SUM_QUESTIONS, World
+from data_prep.tiny_world import CAPITAL_QUESTIONS, SUM_QUESTIONS, Country, World
 
 CAPITAL_FORMAT = "The capital of {c} is {{answer}}."
 SUM_FORMAT = "{a} + {b} = {{answer}}."
@@ -30,16 +39,28 @@ def _row(question: str, reference: str, answer_format: str, category: str) -> di
             "answer_format": answer_format, "kind": "task", "category": category}
 
 
-def rl_prompts(world: World, split: Literal["train", "heldout"]) -> list[dict]:
-    """Capital and sum questions for `split`: train asks every phrasing, held-out one per item.
+def rl_country_split(world: World) -> tuple[tuple[Country, ...], tuple[Country, ...]]:
+    """(RL countries, RL-eval countries): the first and second half of `world.heldout_countries`.
 
-    Held-out items get one phrasing each (the first), so a held-out evaluation is one question per
-    country or sum, as in `heldout_capitals.jsonl`.
+    Both halves are absent from SFT data; RL trains on the first, held-out RL prompts ask about the second.
     """
+    half = len(world.heldout_countries) // 2
+    return world.heldout_countries[:half], world.heldout_countries[half:]
+
+
+def rl_prompts(world: World, split: Literal["train", "heldout"]) -> list[dict]:
+    """Capital and sum questions for `split`.
+
+    train: SFT countries and RL countries in every phrasing, SFT sums in every phrasing. heldout:
+    RL-eval countries and held-out sums, one phrasing each (the first), so a held-out evaluation is
+    one question per country or sum, as in `heldout_capitals.jsonl`.
+    """
+    rl_countries, eval_countries = rl_country_split(world)
     if split == "train":
-        countries, sums, capital_qs, sum_qs = world.sft_countries, world.sft_sums, CAPITAL_QUESTIONS, SUM_QUESTIONS
+        countries, sums = world.sft_countries + rl_countries, world.sft_sums
+        capital_qs, sum_qs = CAPITAL_QUESTIONS, SUM_QUESTIONS
     elif split == "heldout":
-        countries, sums = world.heldout_countries, world.heldout_sums
+        countries, sums = eval_countries, world.heldout_sums
         capital_qs, sum_qs = CAPITAL_QUESTIONS[:1], SUM_QUESTIONS[:1]
     else:
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")

@@ -45,7 +45,9 @@ def check_model_path(name_or_path: str | None) -> str:
     if p.exists():
         raise CheckpointError(f"model_name_or_path {name_or_path}: is a file; give the checkpoint directory")
     hint = " (run `make tiny-base` to build the embedded tiny model)" if "tiny" in name_or_path else ""
-    local_looking = name_or_path.startswith((".", "/", "~")) or Path(name_or_path.split("/")[0]).is_dir()
+    first = name_or_path.split("/")[0]
+    # outputs/ is where every corral recipe writes; a Hub organisation of that name is not worth a network call
+    local_looking = name_or_path.startswith((".", "/", "~")) or first == "outputs" or Path(first).is_dir()
     if local_looking or not _HUB_ID.match(name_or_path):
         raise CheckpointError(f"model_name_or_path {name_or_path}: no such directory{hint}")
     # Looks like a Hub id: fetch its config.json now (cached after), so a typo or no network fails here.

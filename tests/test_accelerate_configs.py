@@ -101,8 +101,10 @@ WORLD_SCRIPT = textwrap.dedent("""
     from accelerate import PartialState
     # cpu=True is what TrainingArguments(use_cpu=True) passes; see cpu_ddp_2proc.yaml
     state = PartialState(cpu=True)
-    print(f"rank={state.process_index} world={dist.get_world_size()} type={state.distributed_type.value} "
-          f"backend={state.backend}", flush=True)
+    # one file per rank: two processes printing to one pipe interleave their lines
+    with open(f"rank{state.process_index}.txt", "w") as f:
+        f.write(f"rank={state.process_index} world={dist.get_world_size()} type={state.distributed_type.value} "
+                f"backend={state.backend}")
 """)
 
 
@@ -115,7 +117,7 @@ def test_cpu_ddp_config_really_starts_two_gloo_processes(tmp_path):
          str(ROOT / "accelerate_configs" / "cpu_ddp_2proc.yaml"), str(script)],
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank="))
+    lines = sorted(p.read_text() for p in tmp_path.glob("rank*.txt"))
     assert lines == [f"rank={r} world=2 type=MULTI_CPU backend=gloo" for r in (0, 1)], proc.stdout
 
 

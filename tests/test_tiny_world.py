@@ -66,44 +66,60 @@ def test_sft_rows_are_valid_conversations():
         assert row["messages"][-1]["role"] == "assistant"
 
 
-def test_heldout_items_never_leak_into_rl_training_prompts(tiny_small):
-    """data_prep/tiny_prompts.py: RL training prompts are about SFT items only, held-out prompts about
-    held-out items only; checked on the generated rows and on the files `write_world` wrote."""
-    from data_prep.tiny_prompts import rl_prompts
+def mentions(text: str, country) -> bool:
+    return re.search(rf"\b({country.name}|{country.capital})\b", text) is not None
+
+
+def test_rl_countries_split_the_countries_sft_never_saw():
+    from data_prep.tiny_prompts import rl_country_split
+
+    for world in (make_world(), make_world(WorldConfig.small())):
+        rl, rl_eval = rl_country_split(world)
+        assert set(rl) | set(rl_eval) == set(world.heldout_countries) and not set(rl) & set(rl_eval)
+        assert len(rl) == len(rl_eval) == len(world.heldout_countries) // 2 > 0
+
+
+def test_rl_prompts_train_on_rl_countries_and_never_ask_about_rl_eval_ones(tiny_small):
+    """data_prep/tiny_prompts.py: RL training prompts ask about SFT and RL countries and SFT sums; held-out
+    RL prompts only about RL-eval countries (in neither SFT nor RL data) and held-out sums. Checked on the
+    generated rows and on the files `write_world` wrote."""
+    from data_prep.tiny_prompts import rl_country_split, rl_prompts
 
     for world, folder in ((make_world(), None), (make_world(WorldConfig.small()), tiny_small / "tiny-world")):
-        train = rl_prompts(world, "train")
+        rl, rl_eval = rl_country_split(world)
+        train, held = rl_prompts(world, "train"), rl_prompts(world, "heldout")
         if folder is not None:
-            assert [json.loads(line) for line in (folder / "rl_prompts_train.jsonl").read_text().splitlines()] == train
+            for name, rows in (("rl_prompts_train", train), ("rl_prompts_heldout", held)):
+                assert [json.loads(line) for line in (folder / f"{name}.jsonl").read_text().splitlines()] == rows
         text = json.dumps(train)
-        for c in world.heldout_countries:
-            assert not re.search(rf"\b{c.name}\b", text), c.name
-            assert not re.search(rf"\b{c.capital}\b", text), c.capital
-        asked = {(r["prompt"][0]["content"], r["reference"]) for r in train if r["category"] == "sum"}
+        assert not [c for c in rl_eval if mentions(text, c)]
+        assert all(mentions(text, c) for c in rl)
+        asked = [r["prompt"][0]["content"] for r in train if r["category"] == "sum"]
         for a, b in world.heldout_sums:
-            assert not any(re.search(rf"\b{a}\b.*\b{b}\b", q) for q, _ in asked), (a, b)
-        held = rl_prompts(world, "heldout")
-        if folder is not None:
-            assert [json.loads(line) for line in (folder / "rl_prompts_heldout.jsonl").read_text().splitlines()] == held
-        assert {r["reference"] for r in held if r["category"] == "capital"} == {c.capital for c in world.heldout_countries}
+            assert not any(re.search(rf"\b{a}\b.*\b{b}\b", q) for q in asked), (a, b)
+        capitals = {r["reference"] for r in train if r["category"] == "capital"}
+        assert capitals == {c.capital for c in world.sft_countries + rl}
+        assert {r["reference"] for r in held if r["category"] == "capital"} == {c.capital for c in rl_eval}
         assert len([r for r in held if r["category"] == "sum"]) == len(world.heldout_sums)
-        assert {r["reference"] for r in train if r["category"] == "capital"} == {c.capital for c in world.sft_countries}
 
 
-def test_no_written_training_file_mentions_a_heldout_country_or_sum(tmp_path):
-    """Every file `write_world` writes except pretraining and the held-out question files stays clean."""
+def test_no_written_training_file_mentions_a_country_or_sum_it_must_not(tmp_path):
+    """Files for SFT, safety and preference tuning never mention a country or sum SFT holds out; the RL
+    training prompts may mention RL countries but never RL-eval ones or held-out sums."""
     from data_prep.tiny import TinyBuild, write_world
+    from data_prep.tiny_prompts import rl_country_split
 
     build = TinyBuild.small()
     w = make_world(build.world)
     files = write_world(build, tmp_path)
-    clean = {name: path for name, path in files.items()
-             if name not in ("pretrain", "heldout_capitals", "heldout_sums", "rl_prompts_heldout")}
-    assert {"sft_train", "pref_train", "pref_heldout"} <= set(clean)
-    for name, path in clean.items():
-        text = path.read_text()
-        for c in w.heldout_countries:
-            assert not re.search(rf"\b({c.name}|{c.capital})\b", text), (name, c)
+    _, rl_eval = rl_country_split(w)
+    never = {"pretrain", "heldout_capitals", "heldout_sums", "rl_prompts_heldout"}
+    unseen = {name: rl_eval if name == "rl_prompts_train" else w.heldout_countries
+              for name in files if name not in never}
+    assert {"sft_train", "safety_train", "pref_train", "pref_heldout", "rl_prompts_train"} <= set(unseen)
+    for name, countries in unseen.items():
+        text = files[name].read_text()
+        assert not [c for c in countries if mentions(text, c)], name
         for a, b in w.heldout_sums:
             assert f"{a} + {b} =" not in text and f"{a} plus {b}" not in text, (name, a, b)
 

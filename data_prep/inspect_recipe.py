@@ -33,8 +33,13 @@ MARKERS = {"plain": ("[[", "]]"), "color": ("\x1b[1;32m", "\x1b[0m")}  # color: 
 
 
 def recipe_method(recipe: str, method: str | None = None) -> str:
-    """The recipe's method: `method` when given, else its directory (`recipes/<model>/<method>/`)."""
+    """The recipe's method: `method` when given, else its directory (`recipes/<model>/<method>/`), else the
+    script its first-line command launches (`# accelerate launch ... finetune/sft.py ...`)."""
     method = method or Path(recipe).parent.name
+    if method not in ("sft", "dpo") and Path(recipe).is_file():
+        first = Path(recipe).read_text().partition("\n")[0]
+        method = {"finetune/sft.py": "sft", "finetune/dpo.py": "dpo"}.get(
+            next((w for w in first.split() if w.endswith(".py")), ""), method)
     if method not in ("sft", "dpo"):
         raise CorralError(
             f"{recipe}: inspect supports SFT and DPO recipes (recipes/<model>/sft/ or dpo/), not method '{method}'; "

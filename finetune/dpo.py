@@ -25,7 +25,7 @@ from finetune.modeling import check_model_path, load_tokenizer
 from finetune.preference import (build_trainer, check_method_args, load_preference_data, load_start_model,
                                  parse_preference_recipe, reference_model)
 from finetune.recipe import resolved_config, run_cli
-from finetune.tuning import finalize_for_chat
+from finetune.tuning import finalize_for_chat, freeze_embeddings_except
 
 logger = logging.getLogger("corral.dpo")
 
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None):
     model, adapter_start = load_start_model(model_args, args)
     finalize_for_chat(model, tokenizer)
     peft_config = get_peft_config(model_args)
+    if peft_config is None and script.freeze_embeddings:
+        freeze_embeddings_except(model, tokenizer, [])
     ref = reference_model(method, model, adapter_start, peft_config, args)
 
     trainer = build_trainer(method, model, ref, args, data.train, data.eval, tokenizer, peft_config,

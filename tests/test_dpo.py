@@ -29,11 +29,13 @@ def base_state(tiny_small: Path) -> dict[str, torch.Tensor]:
     return load_file(str(tiny_small / "tiny-base" / "model.safetensors"))
 
 
-def assert_every_layer_changed(tiny_small: Path, out: Path) -> None:
+def assert_every_layer_changed(tiny_small: Path, out: Path, embeddings_frozen: bool = True) -> None:
     before, after = base_state(tiny_small), load_file(str(out / "model.safetensors"))
     layers = [k for k in before if k.startswith("model.layers.") and k.endswith("proj.weight")]
     unchanged = [k for k in layers if torch.equal(before[k], after[k])]
     assert layers and not unchanged, unchanged
+    # freeze_embeddings (default true): the tied embedding/output matrix stays as it was
+    assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"]) is embeddings_frozen
 
 
 LOSSES = {  # name: (loss_type, extra options)
@@ -42,6 +44,7 @@ LOSSES = {  # name: (loss_type, extra options)
     "hinge": (["hinge"], []),
     "robust": (["robust"], ["--label_smoothing", "0.1"]),
     "sigmoid+sft": (["sigmoid", "sft"], ["--loss_weights", "1.0", "0.5"]),  # RPO-style: DPO plus NLL on chosen
+    "sigmoid, embeddings trained": (["sigmoid"], ["--freeze_embeddings", "false"]),
 }
 
 
@@ -51,7 +54,7 @@ def test_every_dpo_loss_type_trains_every_layer(tiny_small, tmp_path, loss):
     out = tmp_path / loss
     trainer = dpo_main(dpo_args(tiny_small, "dpo/full.yaml", out, "--loss_type", *loss_types, *extra))
     assert trainer.loss_types == loss_types
-    assert_every_layer_changed(tiny_small, out)
+    assert_every_layer_changed(tiny_small, out, embeddings_frozen="--freeze_embeddings" not in extra)
     log = [e for e in trainer.state.log_history if "loss" in e]
     assert len(log) == 3 and all("rewards/accuracies" in e for e in log)
     manifest = json.loads((out / "run_manifest.json").read_text())

@@ -112,3 +112,19 @@ def test_tool_results_without_calls_render_under_their_role_as_the_official_temp
         "<|start_header_id|>tool<|end_header_id|>\n\nDortor<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n[[It is Dortor.<|eot_id|>]]"
     )
+
+
+def test_domain_example_recipe_trains_from_its_csv_and_sharegpt_sources(tiny_small, tmp_path):
+    """recipes/examples/domain_sft.yaml, as a user copies it: two sources in two formats, renamed CSV
+    columns, a system prompt and weights; trained on the small tiny base (its data is in the repo)."""
+    out = tmp_path / "out"
+    sft_main([str(REPO / "recipes/examples/domain_sft.yaml"), "--model_name_or_path", str(tiny_small / "tiny-base"),
+              "--output_dir", str(out), "--max_steps", "2", "--logging_steps", "1", "--save_strategy", "no",
+              "--eval_strategy", "no"])
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    sources = {Path(s["path"]).name: (s["format"], s["train"], s["test"]) for s in manifest["data"]["sources"]}
+    # 40 CSV rows and 20 chats; 10% of each held out before weighting; the chats count twice
+    assert sources == {"travel_desk.csv": ("alpaca", 36, 4), "travel_desk_chats.jsonl": ("sharegpt", 36, 2)}
+    losses = [e["loss"] for e in manifest["log_history"] if "loss" in e]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    assert (out / "adapter_config.json").is_file()

@@ -41,7 +41,8 @@ def category_bars(by_category: dict) -> bytes:
         ax.set_xticks([x + width * (len(columns) - 1) / 2 for x in range(len(cats))], cats, fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_title(KIND_TITLES[kind], fontsize=10)
-    axes[0, 0].legend(fontsize=8, ncol=min(len(columns), 4))
+    # outside the axes: inside, it covers bars that reach 1.0
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return _png(fig)
 

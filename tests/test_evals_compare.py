@@ -158,12 +158,9 @@ def test_help_lists_every_config_field(capsys):
         assert "--" + f.name.replace("_", "-") in text
 
 
-def test_real_tiny_base_plugs_in(request, tmp_path):
+def test_real_tiny_base_plugs_in(tiny_small, tmp_path):
     """The embedded tiny-world base (data_prep.tiny) is evaluated like any checkpoint directory."""
-    try:
-        root = request.getfixturevalue("tiny_small")
-    except pytest.FixtureLookupError:
-        pytest.skip("no tiny_small fixture (data_prep.tiny) in tests/conftest.py")
+    root = tiny_small
     suite = tmp_path / "suite.jsonl"
     suite.write_text("".join(line for line in open(Path(__file__).parent.parent / "evals" / "suites" / "tiny_world.jsonl").readlines()[::7]))
     argv = ["--suite", str(suite), "--out", str(tmp_path / "out"), "--model", f"base={root / 'tiny-base'}",

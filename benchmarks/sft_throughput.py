@@ -5,7 +5,9 @@
 Same model (outputs/tiny-base), same data (outputs/tiny-world/sft_train.jsonl), same batch size,
 max_length, learning rate, fp32, no gradient checkpointing, assistant-only loss. Each run is a
 separate process under `/usr/bin/time -v` (peak RSS of the training process). Throughput is
-TRL's own `num_tokens` (non-padding tokens seen) over `train_runtime`, both from the final log line.
+TRL's own `num_tokens` (non-padding tokens seen) over `train_runtime`, both from the final log line;
+for corral's row-packed run, whose batches TRL counts as one row each, the tokens are the epochs
+trained times the packed tokens per epoch that finetune/sft.py logs.
 
 Also run: TRL with `--packing true --max_length 1024` (TRL's default BFD packing), TRL's wrapped
 packing, and corral's row-packed collator, to show why corral does not enable packing on CPU by
@@ -69,13 +71,16 @@ def measure(cmd: list[str]) -> dict:
 
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out).group(1))
     runtime, tokens = float(last_log("train_runtime")["train_runtime"]), float(last_log("num_tokens")["num_tokens"])
+    packed = re.search(r"packed \d+ samples \((\d+) tokens\)", out)
+    if packed:  # corral's row-packed batches: TRL's num_tokens counts one row per batch; count them all
+        tokens = float(last_log("train_runtime")["epoch"]) * int(packed.group(1))
     return {"tokens_per_s": tokens / runtime, "runtime_s": runtime, "tokens": tokens, "peak_rss_mb": rss_kb / 1024}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--only", default="", help="comma-separated run names to keep (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated run names to keep, exactly as printed (default: all)")
     args = ap.parse_args()
     if not BASE.is_dir() or not DATA.is_file():
         print("error: run `make tiny-base` first (needs outputs/tiny-base and outputs/tiny-world)", file=sys.stderr)
@@ -83,7 +88,7 @@ def main() -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, cmd in runs(Path(tmp), args.steps).items():
-            if args.only and not any(name.startswith(o) for o in args.only.split(",")):
+            if args.only and name not in args.only.split(","):
                 continue
             print(f"running {name} ...", flush=True)
             results[name] = measure(cmd)

@@ -115,7 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.packing and "flash" not in (model_args.attn_implementation or ""):
         train_set = pack_rows(train.dataset, args.max_length, args.seed)
         collator, args.packing = RowPackedCollator(tokenizer.pad_token_id), False
-        logger.info("packed %d samples into %d rows of <= %d tokens", len(train.dataset), len(train_set), args.max_length)
+        tokens = sum(len(ids) for ids in train_set["input_ids"])
+        # TRL logs `num_tokens` as position_ids.size(1) per batch when no attention mask is passed (its
+        # padding-free layout), so for these batches of packed rows it counts one row per batch.
+        logger.info("packed %d samples (%d tokens) into %d rows of <= %d tokens (%.0f%% full); TRL's logged "
+                    "num_tokens counts one row per batch here", len(train.dataset), tokens, len(train_set),
+                    args.max_length, 100 * tokens / max(len(train_set) * args.max_length, 1))
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                          eval_dataset=test.dataset if test else None, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MarkCompleteCallback()])

@@ -45,7 +45,7 @@ pipeline: tiny-base
 	$(PY) -m evals.compare --suite evals/suites/tiny_world.jsonl --raw base --base-format both \
 		--model base=outputs/tiny-base --model sft=outputs/tiny-sft-full --model safe=outputs/tiny-sft-safety \
 		--model dpo=outputs/tiny-dpo-full --model grpo=outputs/tiny-rl-grpo --baseline sft \
-		--reward-model outputs/tiny-rm --out reports/pipeline
+		--reward-model outputs/tiny-rm --text outputs/tiny-world/drift_text.txt --out reports/pipeline
 
 test: venv
 	$(PY) -m pytest -q

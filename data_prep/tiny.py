@@ -19,6 +19,7 @@ Files written under `<out>/tiny-world/`:
   pref_train.jsonl        preference pairs (`prompt`, `chosen`, `rejected`) about SFT countries and sums
   pref_heldout.jsonl      pairs about other SFT countries and sums, never in pref_train (data_prep/tiny_preferences.py)
   pref_heldout_prompts.jsonl  the held-out pairs' questions as an evals suite (win rate with --reward-model)
+  drift_text.txt          pretraining-style documents not in the corpus (perplexity drift: evals.compare --text)
 and `<out>/tiny-base/`: a LlamaForCausalLM + tokenizer (safetensors), like a Llama 3 base checkpoint.
 """
 
@@ -36,6 +37,7 @@ from data_prep.tiny_preferences import heldout_prompt_suite, preference_pairs
 from data_prep.tiny_prompts import rl_prompts
 from data_prep.tiny_world import (
     WorldConfig,
+    drift_documents,
     heldout_questions,
     heldout_sum_questions,
     make_world,
@@ -89,6 +91,7 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "pref_train": out / "tiny-world" / "pref_train.jsonl",
         "pref_heldout": out / "tiny-world" / "pref_heldout.jsonl",
         "pref_heldout_prompts": out / "tiny-world" / "pref_heldout_prompts.jsonl",
+        "drift_text": out / "tiny-world" / "drift_text.txt",
     }
     write_jsonl(files["pretrain"], [{"text": d} for d in pretraining_documents(world)])
     write_jsonl(files["sft_train"], sft_conversations(world))
@@ -101,6 +104,7 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     write_jsonl(files["pref_train"], pref_train)
     write_jsonl(files["pref_heldout"], pref_heldout)
     write_jsonl(files["pref_heldout_prompts"], heldout_prompt_suite(world))
+    files["drift_text"].write_text("\n\n".join(drift_documents(world)) + "\n")
     return files
 
 

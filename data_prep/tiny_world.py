@@ -206,6 +206,21 @@ def _country_doc(rng: random.Random, c: Country, others: tuple[Country, ...]) ->
     return "\n\n".join(parts)
 
 
+def drift_documents(world: World, n: int = 200) -> list[str]:
+    """`n` plain-text country documents in the pretraining style that are not in the pretraining corpus
+    (drawn from another random stream; exact copies of corpus documents are skipped): text for measuring
+    how far tuning moved a model's perplexity on what its base read (`evals.compare --text`)."""
+    seen = set(pretraining_documents(world))
+    rng = random.Random(world.config.seed + 1001)
+    docs: list[str] = []
+    while len(docs) < n:
+        doc = _country_doc(rng, rng.choice(world.countries), world.countries)
+        if doc not in seen:
+            seen.add(doc)
+            docs.append(doc)
+    return docs
+
+
 def pretraining_documents(world: World) -> list[str]:
     """Plain-text corpus (no chat markup) covering every fact, sum and how-to topic, shuffled."""
     cfg = world.config

@@ -113,7 +113,7 @@ def test_no_written_training_file_mentions_a_country_or_sum_it_must_not(tmp_path
     w = make_world(build.world)
     files = write_world(build, tmp_path)
     _, rl_eval = rl_country_split(w)
-    never = {"pretrain", "heldout_capitals", "heldout_sums", "rl_prompts_heldout"}
+    never = {"pretrain", "heldout_capitals", "heldout_sums", "rl_prompts_heldout", "drift_text"}
     unseen = {name: rl_eval if name == "rl_prompts_train" else w.heldout_countries
               for name in files if name not in never}
     assert {"sft_train", "safety_train", "pref_train", "pref_heldout", "rl_prompts_train"} <= set(unseen)
@@ -143,3 +143,19 @@ def test_safety_split_heldout_topics_never_in_training_data():
     rows = safety_conversations(w)
     refusals = [r for r in rows if r["messages"][-1]["content"].startswith("Sorry, i can't help with that.")]
     assert len(refusals) == 4 * len(tr_harmful) and len(rows) == 4 * (len(tr_harmful) + len(tr_benign))
+
+
+def test_drift_text_is_pretraining_style_text_the_corpus_does_not_contain(tmp_path):
+    """drift_text.txt (perplexity drift in evals) is plain text, new to the base, about the world it read."""
+    from data_prep.tiny import TinyBuild, write_world
+    from data_prep.tiny_world import drift_documents, pretraining_documents
+
+    build = TinyBuild.small()
+    files = write_world(build, tmp_path)
+    docs = drift_documents(make_world(build.world))
+    assert files["drift_text"].read_text() == "\n\n".join(docs) + "\n"
+    corpus = set(pretraining_documents(make_world(build.world)))
+    assert len(docs) == 200 and len(set(docs)) == 200 and not corpus & set(docs)
+    assert "<|" not in files["drift_text"].read_text()
+    names = {c.name for c in make_world(build.world).countries}
+    assert all(any(n in d for n in names) for d in docs)

@@ -16,6 +16,8 @@ keep tool-call arguments as JSON strings (as OpenAI files do) where nulls matter
 Problems with the file itself (missing, unsupported, not UTF-8, not JSON) are `DataError`s naming
 the path and the line. A line of a JSON-lines file that cannot be read at all can instead be
 skipped and recorded, when the caller passes a `bad_lines` list.
+
+`write_jsonl(path, rows)` is the one writer: JSON lines, UTF-8 kept as is, parent directories made.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ PROGRESS_AFTER = 10_000  # rows; smaller files load before a progress bar would 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 Rows = Iterator[tuple[int, dict]]
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    """Write `rows` as JSON lines (non-ASCII kept as is), creating the parent directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def looks_like_hub_id(path: str) -> bool:

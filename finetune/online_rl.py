@@ -87,21 +87,25 @@ def load_prompts(specs: list[DatasetSpec], seed: int, what: str = "datasets", **
     return data
 
 
-def materialize_policy(path: str, out_dir: str | Path) -> str:
+def materialize_policy(path: str, out_dir: str | Path) -> tuple[str, tuple | None]:
     """A full checkpoint directory for the starting policy: `path` itself, or a LoRA adapter merged into
     its base and saved under `out_dir`. TRL loads the KL reference model from the policy's own path,
-    so that path must hold the starting policy, not the base under an adapter."""
+    so that path must hold the starting policy, not the base under an adapter.
+
+    Also returns the merged (model, tokenizer) when it merged one now (else None), so a caller that
+    wants the policy in memory (`evals.loading.load_model`) need not read it back from disk."""
     from evals.loading import is_adapter, load_model
 
     if not is_adapter(path):
-        return path
+        return path, None
     out = Path(out_dir)
-    if not (out / "config.json").is_file():
-        logger.info("merging LoRA adapter %s into its base -> %s", path, out)
-        model, tokenizer = load_model(path)
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-    return str(out)
+    if (out / "config.json").is_file():
+        return str(out), None
+    logger.info("merging LoRA adapter %s into its base -> %s", path, out)
+    model, tokenizer = load_model(path)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out), (model, tokenizer)
 
 
 def prompts_per_step(method: str, args) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +26,15 @@ from typing import Any, Literal
 import yaml
 
 from data_prep.errors import CorralError
+from data_prep.io import write_jsonl
 from data_prep.mixture import DatasetSpec
 from finetune.best_of_n import select_best, sft_rows, without_empty
 from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
 from finetune.modeling import check_model_path
 from finetune.online_rl import load_prompts, materialize_policy
 from finetune.recipe import parse_recipe, resolved_config, run_cli
-from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, heldout_scores,
-                                 nanmean, reward_change, sample_and_score, write_jsonl)
+from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_change, format_means_table,
+                                 heldout_scores, nanmean, reward_change, sample_and_score)
 from finetune.tuning import chat_stop_ids
 
 logger = logging.getLogger("corral.rejection_sampling")
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     heldout = load_prompts(script.heldout_datasets, script.seed, "heldout_datasets", dedup=script.dedup,
                            on_bad_rows=script.on_bad_rows).train.to_list() if script.heldout_datasets else []
 
-    policy = materialize_policy(script.model_name_or_path, out / "round-0/model")
-    model, tokenizer = load_model(policy)
+    policy, loaded = materialize_policy(script.model_name_or_path, out / "round-0/model")
+    model, tokenizer = loaded or load_model(policy)
     eos = chat_stop_ids(tokenizer)
     components = build_rewards(rewards, eos, columns_of(prompts), "the prompt data (datasets)")
     if heldout:
@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         argv_k = sft_argv(script, policy, str(rdir / "sft_data.jsonl"), str(rdir / "model"))
         (rdir / "sft_command.txt").write_text(_command_text(argv_k))
         sft_main(argv_k)
-        policy = materialize_policy(str(rdir / "model"), rdir / "model/merged")
-        model, tokenizer = load_model(policy)
+        policy, loaded = materialize_policy(str(rdir / "model"), rdir / "model/merged")
+        model, tokenizer = loaded or load_model(policy)
         summary = {"round": k, "model": policy, "prompts": len(drawn), "kept": len(chosen),
                    "sft_rows": len(kept), "sampled_reward": nanmean(scored.totals),
                    "kept_reward": nanmean([scored.totals[i] for i in chosen]),
@@ -218,9 +218,7 @@ def summary_table(summaries: list[dict], changes: dict | None = None) -> str:
     if changes:
         lines.append("")
     for name, change in (changes or {}).items():
-        lo, hi = change["ci95"] or (math.nan, math.nan)
-        lines.append(f"held-out {name}: reward change {change['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, "
-                     f"{change['prompts']} prompts)  ")
+        lines.append(f"held-out {name}: {format_change(change)}  ")
     return "\n".join(lines)
 
 

@@ -17,7 +17,6 @@ PPO with a value model is not in TRL 1.16 and is not offered.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Literal
 
 from trl import ModelConfig, get_peft_config
 
+from data_prep.io import write_jsonl
 from data_prep.mixture import DatasetSpec
 from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
 from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
@@ -32,8 +32,8 @@ from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_
 from finetune.online_rl import (METHODS, check_trl_reward_settings, config_class, count_prompts_in_progress_bar,
                                 load_prompts, materialize_policy, recipe_method, trainer_class)
 from finetune.recipe import parse_recipe, resolved_config, run_cli
-from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_means_table, heldout_scores,
-                                 reward_change, weights_of, write_jsonl)
+from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_change, format_means_table,
+                                 heldout_scores, reward_change, weights_of)
 from finetune.tuning import chat_stop_ids, finalize_for_chat, freeze_embeddings_except
 
 logger = logging.getLogger("corral.rl")
@@ -77,9 +77,9 @@ def recipe_types(argv: list[str]) -> tuple[type, ...]:
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
-    method = recipe_method(argv)
     script, rewards, args, model_args = parse_recipe(recipe_types(argv), argv,
                                                      required=("model_name_or_path", "output_dir"))
+    method = script.method
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     check_trl_reward_settings(args)
     check_model_path(model_args.model_name_or_path)
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
     args.reward_weights = weights_of(components)
     logger.info("rewards: %s", ", ".join(f"{c.name} x {c.weight:g}" for c in components))
 
-    model_args.model_name_or_path = materialize_policy(model_args.model_name_or_path, f"{args.output_dir}/policy-init")
+    # Loaded below with the recipe's dtype and quantization, not as the merge left it.
+    model_args.model_name_or_path, _ = materialize_policy(model_args.model_name_or_path,
+                                                          f"{args.output_dir}/policy-init")
     model = load_causal_lm(model_args, args)
     finalize_for_chat(model, tokenizer)
     if script.freeze_embeddings and not model_args.use_peft:
@@ -148,9 +150,7 @@ def heldout_report(policy, before: dict, after: dict, model_args, args, pad_id: 
         change = reward_change(before[mode], after[mode], seed=args.seed)
         report[f"heldout_{mode}"] = {"before": before[mode].means(), "after": after[mode].means(), "change": change}
         rows += [(f"{mode}, before", before[mode].means()), (f"{mode}, after", after[mode].means())]
-        lo, hi = change["ci95"] or (math.nan, math.nan)
-        lines.append(f"{mode}: reward change {change['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, "
-                     f"{change['prompts']} prompts)")
+        lines.append(f"{mode}: {format_change(change)}")
     report["heldout_table"] = format_means_table(rows, title="held-out")
     print("\n" + report["heldout_table"] + "\n\n" + "\n".join(lines) +
           f"\nheld-out KL(policy || start) = {kl:.4f} nats/token\n")

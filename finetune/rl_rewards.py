@@ -16,7 +16,6 @@ uses the same `weighted_total`, so a best-of-n pick ranks responses the way GRPO
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,11 +150,6 @@ def columns_of(rows) -> dict[str, list]:
     return {k: [r.get(k) for r in rows] for k in dict.fromkeys(k for r in rows for k in r)}
 
 
-def write_jsonl(path, records: list[dict]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-
-
 def weights_of(components: list[RewardComponent]) -> list[float]:
     return [c.weight for c in components]
 
@@ -165,8 +159,7 @@ def score_components(components: list[RewardComponent], rows: list[dict], texts:
     """Every component's score of every response; `rows[i]` is the prompt row `texts[i]` answers."""
     if not (len(rows) == len(texts) == len(token_ids)):
         raise ValueError(f"{len(rows)} rows, {len(texts)} responses and {len(token_ids)} token lists")
-    names = {k for r in rows for k in r if k not in ("prompt", "completion", "completion_ids")}
-    columns = {k: [r.get(k) for r in rows] for k in sorted(names)}
+    columns = {k: v for k, v in columns_of(rows).items() if k not in ("prompt", "completion", "completion_ids")}
     prompts = [r["prompt"] for r in rows]
     out = {}
     for c in components:
@@ -274,6 +267,12 @@ def reward_change(before: Scored, after: Scored, seed: int = 0) -> dict:
     diffs = [a - b for a, b in zip(after.per_prompt(), before.per_prompt(), strict=True)
              if not (math.isnan(a) or math.isnan(b))]
     return {"mean": nanmean(diffs), "ci95": bootstrap_ci(diffs, seed=seed), "prompts": len(diffs)}
+
+
+def format_change(change: dict) -> str:
+    """A `reward_change` result as `reward change +0.062 (95% CI +0.023 to +0.101, 40 prompts)`."""
+    lo, hi = change["ci95"] or (math.nan, math.nan)
+    return f"reward change {change['mean']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, {change['prompts']} prompts)"
 
 
 def format_means_table(rows: list[tuple[str, dict[str, float]]], title: str = "model") -> str:

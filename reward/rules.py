@@ -28,6 +28,7 @@ write.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -58,6 +59,7 @@ def answer_matches(text: str, reference: str) -> bool:
     return bool(ref) and final_answer(text, len(ref.split())) == ref
 
 
+@functools.lru_cache(maxsize=None)  # called for every response at every step; the formats repeat
 def format_pattern(answer_format: str) -> re.Pattern:
     """`answer_format` with `{answer}` as a non-empty one-line slot; the rest must match exactly."""
     if answer_format.count("{answer}") != 1:
@@ -72,7 +74,7 @@ def follows_format(text: str, answer_format: str) -> bool:
 
 def ended(ids: Sequence[int] | None, eos_token_ids: Sequence[int]) -> bool:
     """True when the completion's last token is an end-of-turn id (TRL keeps it in `completion_ids`)."""
-    return bool(ids) and ids[-1] in set(eos_token_ids)
+    return bool(ids) and ids[-1] in eos_token_ids
 
 
 def length_penalty(n_tokens: int, target: int) -> float:

@@ -17,9 +17,10 @@ RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if not p.relative
 def script_types(method: str, recipe: Path | None = None):
     """The dataclasses each method's entry script parses its recipe onto (method = recipes/<model>/<method>/;
     recipes/examples/ name their script in their first-line command)."""
-    if method == "examples":
-        first = recipe.read_text().partition("\n")[0]
-        method = {"finetune/sft.py": "sft", "finetune/dpo.py": "dpo"}[next(w for w in first.split() if w.endswith(".py"))]
+    if method == "examples":  # the same rule `python -m data_prep inspect` uses
+        from data_prep.inspect_recipe import recipe_method
+
+        method = recipe_method(str(recipe))
     if method in ("sft", "long_context"):  # long_context: SFT at an extended context (RoPE scaling)
         from trl import ModelConfig, SFTConfig
 

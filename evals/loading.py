@@ -16,12 +16,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from data_prep.chat_template import LLAMA3_SPECIAL_TOKENS
+from data_prep.errors import CorralError
 
 ADAPTER_CONFIG = "adapter_config.json"
 
 
-class CheckpointError(ValueError):
-    """A model path that cannot be evaluated; the message is one line saying which and why."""
+class CheckpointError(CorralError, ValueError):
+    """A model path that cannot be evaluated; the message is one line saying which and why (a CorralError,
+    so entry scripts that load through here print it as one line too)."""
 
 
 def resolve_base(adapter_dir: str | Path) -> Path:

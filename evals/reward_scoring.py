@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reward.scoring import RewardModelError, check_reward_checkpoint, conversation_ids, load_reward_model
+from reward.scoring import RewardModelError, check_reward_checkpoint, load_reward_model
 from reward.scoring import score as _score
 
-__all__ = ["RewardModelError", "check_reward_checkpoint", "conversation_ids", "load_reward_model", "score"]
+__all__ = ["RewardModelError", "check_reward_checkpoint", "load_reward_model", "score"]
 
 
 def score(model_dir_or_model, tokenizer=None, prompts=(), responses=(), batch_size: int = 16) -> list[float]:

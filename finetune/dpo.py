@@ -19,13 +19,13 @@ import sys
 
 from trl import get_peft_config
 
-from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from finetune.checkpoints import MarkCompleteCallback, resolve_resume
 from finetune.manifest import finish_manifest, start_manifest
 from finetune.modeling import check_model_path, load_tokenizer
 from finetune.preference import (build_trainer, check_method_args, load_preference_data, load_start_model,
-                                 parse_preference_recipe, reference_model)
+                                 parse_preference_recipe, reference_model, save_trained)
 from finetune.recipe import resolved_config, run_cli
-from finetune.tuning import finalize_for_chat, freeze_embeddings_except
+from finetune.tuning import finalize_for_chat, freeze_embeddings_except, merge_adapter
 
 logger = logging.getLogger("corral.dpo")
 
@@ -69,15 +69,9 @@ def main(argv: list[str] | None = None):
     if merged_only:
         # The adapter sits on an SFT model that exists only in memory: save the merged model instead.
         logger.info("%s was a LoRA adapter: saving the merged full model to %s", adapter_start, args.output_dir)
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        save_atomically(merged.save_pretrained, args.output_dir)
-    else:
-        save_atomically(trainer.save_model, args.output_dir)
+    save_trained(trainer, tokenizer, args.output_dir, merge_lora=merged_only)
     if main_process:
-        tokenizer.save_pretrained(args.output_dir)
         if script.merge_adapter and peft_config is not None and not merged_only:
-            from finetune.tuning import merge_adapter
-
             merge_adapter(args.output_dir, model_args)
         finish_manifest(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
                         log_history=trainer.state.log_history)

@@ -1,4 +1,4 @@
-"""What the preference entry scripts share: data arguments, the method table, and the start checkpoint.
+"""What the preference entry scripts share: data arguments, the method table, the start checkpoint, the final save.
 
 `finetune/dpo.py` trains every offline preference method with TRL's own trainers, chosen by the
 recipe's `method` key; `reward/train.py` reads the same data arguments. Where each trainer lives in
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ import yaml
 
 from data_prep.errors import CorralError
 from data_prep.mixture import DatasetSpec, load_mixture
+from evals.loading import resolve_base
+from finetune.checkpoints import save_atomically
 from finetune.modeling import CHAT_TEMPLATE_HELP, CheckpointError, load_causal_lm
 
 logger = logging.getLogger(__name__)
@@ -188,19 +189,6 @@ def load_preference_data(script: PreferenceDataArguments, kind: str, seed: int) 
     return PreferenceData(train, evaluation, evaluation.to_list() if evaluation is not None else [], data.report)
 
 
-def adapter_base(adapter_dir: str | Path) -> str:
-    """The base checkpoint a LoRA adapter directory was trained on (as written, or relative to the adapter)."""
-    adapter_dir = Path(adapter_dir)
-    base = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
-    if not base:
-        raise CheckpointError(f"{adapter_dir}/adapter_config.json: no base_model_name_or_path")
-    for candidate in (Path(base), adapter_dir / base):
-        if (candidate / "config.json").is_file():
-            return str(candidate)
-    raise CheckpointError(f"{adapter_dir}: its base {base!r} (adapter_config.json base_model_name_or_path) is not a "
-                          "local checkpoint directory; fix the path in adapter_config.json")
-
-
 def is_adapter_only(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").is_file() and not (Path(path) / "config.json").is_file()
 
@@ -217,14 +205,20 @@ def load_start_model(model_args, training_args):
     if model_args.load_in_4bit or model_args.load_in_8bit:
         raise CheckpointError(f"{path}: a LoRA adapter cannot be merged into a quantized base; save the merged SFT "
                               "model (merge_adapter: true in the SFT recipe) and start from it")
-    from peft import PeftModel
-
-    base_args = dataclasses.replace(model_args, model_name_or_path=adapter_base(path))
-    model = PeftModel.from_pretrained(load_causal_lm(base_args, training_args), path).merge_and_unload()
+    model = merge_adapter_in_memory(path, model_args, training_args)
     model.requires_grad_(True)  # peft froze the base weights when it wrapped them; they are the model now
     model.config._name_or_path = str(path)
-    logger.info("%s: LoRA adapter merged into %s", path, base_args.model_name_or_path)
     return model, str(path)
+
+
+def merge_adapter_in_memory(adapter_dir: str, model_args, training_args):
+    """The causal LM of a LoRA adapter directory merged into its base, the base loaded as the recipe asks."""
+    from peft import PeftModel
+
+    base_args = dataclasses.replace(model_args, model_name_or_path=str(resolve_base(adapter_dir)))
+    model = PeftModel.from_pretrained(load_causal_lm(base_args, training_args), adapter_dir).merge_and_unload()
+    logger.info("%s: LoRA adapter merged into %s", adapter_dir, base_args.model_name_or_path)
+    return model
 
 
 def reference_model(method: str, model, adapter_start: str | None, peft_config, args):
@@ -250,3 +244,20 @@ def build_trainer(method: str, model, ref_model, args, train, evaluation, tokeni
     if method not in REFERENCE_FREE:
         kwargs["ref_model"] = ref_model
     return trainer_cls(**kwargs)
+
+
+def save_trained(trainer, tokenizer, output_dir: str, merge_lora: bool = False, adapter_dir: str | None = None) -> None:
+    """Save the trained model atomically into `output_dir`, and (main process) its tokenizer.
+
+    `merge_lora`: save the LoRA delta merged into its base as a full model instead of the adapter;
+    `adapter_dir`: also keep the adapter there.
+    """
+    if merge_lora:
+        if adapter_dir:
+            save_atomically(trainer.save_model, adapter_dir)
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        save_atomically(merged.save_pretrained, output_dir)
+    else:
+        save_atomically(trainer.save_model, output_dir)
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(output_dir)

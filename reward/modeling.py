@@ -10,14 +10,13 @@ id is always set from the tokenizer (a pad that is not an end-of-sequence token,
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, set_seed
 
-from finetune.modeling import CheckpointError, _wrap_load_error, load_causal_lm
-from finetune.preference import adapter_base, is_adapter_only
+from finetune.modeling import CheckpointError, _wrap_load_error
+from finetune.preference import is_adapter_only, merge_adapter_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -65,17 +64,14 @@ def load_reward_backbone(model_args, training_args, pad_token_id: int):
 
 def _from_adapter(path: str, model_args, training_args):
     """Merge an SFT LoRA adapter into its base in memory, then move the decoder under a scalar head."""
-    from peft import PeftModel
-
-    base_args = dataclasses.replace(model_args, model_name_or_path=adapter_base(path))
-    causal = PeftModel.from_pretrained(load_causal_lm(base_args, training_args), path).merge_and_unload()
+    causal = merge_adapter_in_memory(path, model_args, training_args)
     config = causal.config
     config.num_labels = 1
     model = AutoModelForSequenceClassification.from_config(config, dtype=causal.dtype)
     missing, _ = model.load_state_dict(causal.state_dict(), strict=False)
     if [k for k in missing if not k.startswith("score.")]:
         raise CheckpointError(f"{path}: decoder weights {missing[:3]} did not carry over to the reward model")
-    logger.info("%s: LoRA adapter merged into %s, then given a reward head", path, base_args.model_name_or_path)
+    logger.info("%s: reward head added to the merged model", path)
     model.config._name_or_path = str(path)
     return model
 

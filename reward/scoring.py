@@ -120,9 +120,8 @@ def score(
         raise RewardModelError(f"score: {len(prompts)} prompts but {len(responses)} responses")
     if batch_size < 1:
         raise RewardModelError(f"score: batch_size must be >= 1, got {batch_size}")
-    pad = pad_id(tokenizer)
     if model.config.pad_token_id is None:
-        model.config.pad_token_id = pad  # the head reads the last token that is not padding
+        model.config.pad_token_id = pad_id(tokenizer)  # the head reads the last token that is not padding
     pad = model.config.pad_token_id
     was_training = model.training
     model.eval()

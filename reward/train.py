@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config
 
 from data_prep.errors import DataError
-from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from finetune.checkpoints import MarkCompleteCallback, resolve_resume
 from finetune.manifest import finish_manifest, start_manifest
 from finetune.modeling import check_model_path, load_tokenizer
-from finetune.preference import PreferenceDataArguments, load_preference_data
+from finetune.preference import PreferenceDataArguments, load_preference_data, save_trained
 from finetune.recipe import parse_recipe, resolved_config, run_cli
 from reward.modeling import load_reward_backbone, seq_cls_lora
 from reward.report import write_heldout_report
@@ -66,15 +66,10 @@ def main(argv: list[str] | None = None):
         "eval_rows": len(data.eval_rows)}) if main_process else None
 
     result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
-    if peft_config is not None:
-        save_atomically(trainer.save_model, f"{args.output_dir}/adapter")
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        save_atomically(merged.save_pretrained, args.output_dir)
-    else:
-        save_atomically(trainer.save_model, args.output_dir)
+    save_trained(trainer, tokenizer, args.output_dir, merge_lora=peft_config is not None,
+                 adapter_dir=f"{args.output_dir}/adapter")
     heldout = None
     if main_process:
-        tokenizer.save_pretrained(args.output_dir)
         if data.eval_rows:
             chosen, rejected = pairwise(args.output_dir, data.eval_rows, batch_size=args.per_device_eval_batch_size,
                                         device=str(args.device))

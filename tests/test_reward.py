@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from eval_fixtures import random_reward_model
 from safetensors.torch import load_file
 
 import reward
@@ -51,10 +52,11 @@ def test_full_reward_model_trains_and_reports_heldout_accuracy(tiny_small, tmp_p
 
 
 def test_lora_reward_model_keeps_base_frozen_and_saves_a_merged_scorer(tiny_small, tmp_path, monkeypatch):
+    import finetune.preference as preference
     import reward.train as train
 
     frozen = {}
-    real_save = train.save_atomically
+    real_save = preference.save_atomically
 
     def spy(save, out):  # the first save is the adapter, before the LoRA delta is merged into the base
         if not frozen:
@@ -63,7 +65,7 @@ def test_lora_reward_model_keeps_base_frozen_and_saves_a_merged_scorer(tiny_smal
                            for n, p in model.named_parameters() if "lora_" not in n and "score" not in n})
         real_save(save, out)
 
-    monkeypatch.setattr(train, "save_atomically", spy)
+    monkeypatch.setattr(preference, "save_atomically", spy)
     out = tmp_path / "rm-lora"
     train.main(rm_args(tiny_small, "lora.yaml", out, "--eval_datasets", "[]"))
     before = load_file(str(tiny_small / "tiny-base/model.safetensors"))
@@ -94,18 +96,8 @@ def test_margin_column_enters_the_loss(tiny_small, tmp_path):
     assert loss_with > loss_without  # -log sigmoid(r_c - r_r - 3) > -log sigmoid(r_c - r_r)
 
 
-def _llama_rm(tokenizer, seed=0):
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, num_labels=1,
-                         pad_token_id=tokenizer.pad_token_id)
-    return LlamaForSequenceClassification(config).eval()
-
-
 def test_score_reads_the_head_at_the_last_token_whatever_the_batch(tiny_tokenizer):
-    model = _llama_rm(tiny_tokenizer)
+    model = random_reward_model(tiny_tokenizer)
     prompts = ["What is 2 + 3?", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "x"]
     responses = ["2 + 3 = 5.", "Hello! How can I help you today?", "The capital of Ka is Lo."]
     # By hand: the decoder's last hidden state at the final token, times the head.
@@ -131,10 +123,10 @@ def test_a_checkpoint_that_is_not_a_reward_model_is_one_line(tiny_small, tiny_to
         reward.score(base, ["hi"], ["hello"])
     assert str(err.value) == (f"{base}: not a reward model (architectures ['LlamaForCausalLM']); "
                               "expected an AutoModelForSequenceClassification checkpoint with num_labels=1")
-    two = _llama_rm(tiny_tokenizer)
+    two = random_reward_model(tiny_tokenizer)
     two.config.num_labels = 2
     two.save_pretrained(tmp_path / "cls2")
     with pytest.raises(RewardModelError, match=r"not a reward model \(num_labels=2\)"):
         reward.score(tmp_path / "cls2", ["hi"], ["hello"])
     with pytest.raises(RewardModelError, match="^score: 2 prompts but 1 responses$"):
-        reward.score(_llama_rm(tiny_tokenizer), ["a", "b"], ["c"], tokenizer=tiny_tokenizer)
+        reward.score(random_reward_model(tiny_tokenizer), ["a", "b"], ["c"], tokenizer=tiny_tokenizer)

@@ -5,32 +5,31 @@
         sft=outputs/tiny-sft-full long=outputs/scale-long-context
 
 Each row's user turn is ~1,700 tokens of notes and a capital question (data_prep/tiny_long_context.py);
-a reply counts as correct when it names the right capital (greedy decoding, 16 new tokens). Prints
-accuracy per model and the positions the prompts reach next to each model's max_position_embeddings.
+a reply counts as correct when it names the right capital (greedy decoding by `evals.generation`, 16
+new tokens, up to the end of the turn). Prints accuracy per model and the positions the prompts reach
+next to each model's max_position_embeddings.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from evals.formatting import chat_prompt  # noqa: E402
+from evals.generation import generate  # noqa: E402
+from evals.loading import load_model  # noqa: E402
 
 
 def accuracy(model_dir: str, rows: list[dict]) -> tuple[float, int, int]:
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    correct, longest = 0, 0
-    for row in rows:
-        ids = tok.apply_chat_template(row["messages"][:1], add_generation_prompt=True, return_tensors="pt",
-                                      return_dict=True)["input_ids"]
-        longest = max(longest, ids.shape[1])
-        with torch.no_grad():
-            out = model.generate(ids, max_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id)
-        reply = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-        capital = row["messages"][1]["content"].rsplit(" ", 1)[-1].rstrip(".")
-        correct += capital in reply
+    model, tok = load_model(model_dir, dtype="float32")
+    prompts = [chat_prompt(tok, row["messages"][:1]) for row in rows]
+    replies = generate(model, tok, prompts, add_special_tokens=False, max_new_tokens=16)
+    capitals = [row["messages"][1]["content"].rsplit(" ", 1)[-1].rstrip(".") for row in rows]
+    correct = sum(capital in reply.text for capital, reply in zip(capitals, replies))
+    longest = max(len(reply.prompt_ids) for reply in replies)
     return correct / len(rows), longest, model.config.max_position_embeddings
 
 

@@ -9,11 +9,11 @@ rows per source after weighting, duplicates removed, token-length percentiles an
 exceed `max_length`.
 
 Nothing here re-implements training: the recipe is parsed onto the entry script's dataclasses by
-`finetune.recipe.parse_recipe` (so a typo fails here as it would in training), the data comes from
-`data_prep.mixture.load_mixture` with the recipe's seed (via `finetune.preference` for DPO), and the tokens from
-`finetune.sft_data.tokenize_conversations` / `tokenize_text` with the tokenizer from
-`finetune.modeling.load_tokenizer`. The same guards run, so a sample that would stop training
-(empty loss mask, untrained end-of-turn, dropped tool calls) stops inspection with the same line.
+`finetune.recipe.parse_recipe` (so a typo fails here as it would in training), the data and the tokens
+come from the functions `finetune/sft.py` trains with (`load_data`, `tokenize_rows`; `finetune.preference`
+for DPO) with the recipe's seed, and the tokenizer from `finetune.modeling.load_tokenizer`. The same
+guards run, so a sample that would stop training (empty loss mask, untrained end-of-turn, dropped tool
+calls) stops inspection with the same line.
 
 SFT recipes (`recipes/<model>/sft/`) and DPO recipes (`recipes/<model>/dpo/` with `method: dpo`)
 are supported. A DPO pair is tokenized by TRL's own `DPOTrainer._prepare_dataset` (TRL is pinned,
@@ -120,28 +120,21 @@ def inspect_recipe(argv: list[str], n: int = 3, color: bool = False, method: str
 def _inspect_sft(argv: list[str], n: int, markers: tuple[str, str], legend: str) -> list[str]:
     from trl import ModelConfig, SFTConfig
 
-    from data_prep.mixture import load_mixture
     from finetune.modeling import check_model_path, load_tokenizer
-    from finetune.sft import SFTScriptArguments
-    from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
+    from finetune.sft import SFTScriptArguments, load_data, tokenize_rows
+    from finetune.sft_data import check_template_matches_official
 
     script, args, model_args = _parse((SFTScriptArguments, SFTConfig, ModelConfig), argv)
     check_model_path(model_args.model_name_or_path)
-    data = load_mixture(script.datasets, kind=script.dataset_kind, seed=args.seed,
-                        test_split_size=script.test_split_size, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    data = load_data(script, args.seed)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
     rows = data.train.to_list()
-    if script.dataset_kind == "text":
-        tokenized = tokenize_text(rows, tokenizer, args.max_length)
-        masks = [[1] * len(ids) for ids in tokenized.dataset["input_ids"]]
-    else:
-        if script.chat_template == "llama3":
-            check_template_matches_official(tokenizer, rows[0]["messages"])
-        # drop_long_samples=False keeps every row, so samples line up with rows; long ones are counted below.
-        tokenized = tokenize_conversations(rows, tokenizer, assistant_only_loss=args.assistant_only_loss,
-                                           max_length=args.max_length)
-        masks = tokenized.dataset["assistant_masks"]
+    if script.dataset_kind == "sft" and script.chat_template == "llama3":
+        check_template_matches_official(tokenizer, rows[0]["messages"])
+    # drop_long_samples=False keeps every row, so samples line up with rows; long ones are counted below.
+    tokenized = tokenize_rows(rows, tokenizer, script, args, drop_long_samples=False)
     ids = tokenized.dataset["input_ids"]
+    masks = tokenized.dataset["assistant_masks"] if script.dataset_kind == "sft" else [[1] * len(x) for x in ids]
 
     loss = "every token" if script.dataset_kind == "text" or not args.assistant_only_loss else "assistant turns only"
     lines = [

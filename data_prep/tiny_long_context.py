@@ -16,10 +16,10 @@ evaluation stays untouched.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
 
+from data_prep.tiny import write_jsonl
 from data_prep.tiny_world import CAPITAL_QUESTIONS, CAPITAL_STATEMENTS, SUM_STATEMENTS, World, WorldConfig, make_world
 
 INTRO = "Here are my notes:\n\n"
@@ -65,10 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     world = make_world(WorldConfig.small() if args.small else WorldConfig())
     rows = long_context_conversations(world, args.rows, args.chars, args.seed)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    print(f"wrote {len(rows)} conversations to {out}")
+    write_jsonl(Path(args.out), rows)
+    print(f"wrote {len(rows)} conversations to {args.out}")
 
 
 if __name__ == "__main__":

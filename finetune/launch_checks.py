@@ -141,14 +141,18 @@ def check_local_processes(environ=os.environ, gpu_count: int | None = None) -> N
     """
     local = int(environ.get("LOCAL_WORLD_SIZE") or 1)
     if gpu_count is None:
-        import torch
-
-        gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        gpu_count = _gpu_count()
     use_cpu = str(environ.get("ACCELERATE_USE_CPU", "false")).lower() in ("true", "1")
     if gpu_count and not use_cpu and local > gpu_count:
         raise LaunchConfigError(
             f"the launcher started {local} processes on this machine but it has {gpu_count} GPUs; set num_processes "
             f"to {gpu_count} x num_machines in the accelerate config, or pass --num_processes to accelerate launch")
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def check_processes(args, environ=os.environ) -> None:
@@ -157,13 +161,14 @@ def check_processes(args, environ=os.environ) -> None:
     `args` is the TrainingArguments (or a TRL config) of the run; reading its `world_size` sets up
     accelerate's process group. Logs what this process sees, e.g. "process 1 of 2 (MULTI_CPU)".
     """
-    check_local_processes(environ)
+    gpu_count = _gpu_count()
+    check_local_processes(environ, gpu_count)
     launched = int(environ.get("WORLD_SIZE") or 1)
     dtype = args.distributed_state.distributed_type.value
     logger.info("process %d of %d (%s; the launcher started %d)", args.process_index, args.world_size, dtype, launched)
     if launched > 1 and args.world_size != launched:
         hint = ("set use_cpu: true in the recipe (or export ACCELERATE_USE_CPU=true): torchrun does not pass the "
-                "accelerate config's use_cpu on") if not _has_gpu() else "check CUDA_VISIBLE_DEVICES"
+                "accelerate config's use_cpu on") if not gpu_count else "check CUDA_VISIBLE_DEVICES"
         raise LaunchConfigError(
             f"the launcher started {launched} processes but the Trainer runs {args.world_size} ({dtype}), so each "
             f"process would train alone on all the data; {hint}")
@@ -171,12 +176,6 @@ def check_processes(args, environ=os.environ) -> None:
         if str(environ.get(variable, "false")).lower() == "true" and dtype != wanted:
             logger.warning("the accelerate config asks for %s but accelerate runs %s (it shards only on GPUs): every "
                            "process holds the whole model, gradients and optimizer states", wanted, dtype)
-
-
-def _has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def main(argv: list[str] | None = None) -> int:

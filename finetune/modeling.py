@@ -119,7 +119,8 @@ def _eos_ids(tok: PreTrainedTokenizerBase) -> set[int]:
     return ids
 
 
-def check_causal_lm(name_or_path: str, revision: str = "main") -> None:
+def check_causal_lm(name_or_path: str, revision: str = "main"):
+    """The checkpoint's config, checked to be a causal LM's."""
     try:
         cfg = AutoConfig.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError) as err:
@@ -127,6 +128,7 @@ def check_causal_lm(name_or_path: str, revision: str = "main") -> None:
     archs = getattr(cfg, "architectures", None) or []
     if archs and not any(a.endswith("ForCausalLM") or a.endswith("ForConditionalGeneration") for a in archs):
         raise CheckpointError(f"{name_or_path}: architecture {archs[0]} is not a causal LM; SFT needs a *ForCausalLM checkpoint")
+    return cfg
 
 
 CONTEXT_KEYS = ("rope_parameters", "rope_scaling", "max_position_embeddings")
@@ -194,17 +196,17 @@ def quantization_config(load_in_4bit: bool, load_in_8bit: bool, quant_type: str,
 def load_causal_lm(model_args, training_args):
     """Load the model with the recipe's dtype, attention implementation and quantization."""
     name = model_args.model_name_or_path
-    check_causal_lm(name, model_args.model_revision)
+    config = check_causal_lm(name, model_args.model_revision)
     dtype = model_args.dtype if model_args.dtype in ("auto", None) else getattr(torch, model_args.dtype)
     if dtype == "auto" or dtype is None:
         dtype = torch.bfloat16 if training_args.bf16 else torch.float32
     quant = quantization_config(model_args.load_in_4bit, model_args.load_in_8bit, model_args.bnb_4bit_quant_type,
                                 model_args.use_bnb_nested_quant, dtype)
-    kwargs = dict(revision=model_args.model_revision, dtype=dtype, attn_implementation=model_args.attn_implementation)
-    config = AutoConfig.from_pretrained(name, revision=model_args.model_revision)
     init_kwargs = getattr(training_args, "model_init_kwargs", None)
     if init_kwargs:  # applied here, as corral loads the model itself (TRL then logs that it ignores them)
-        config = kwargs["config"] = extend_context(config, init_kwargs)
+        config = extend_context(config, init_kwargs)
+    kwargs = dict(revision=model_args.model_revision, dtype=dtype, attn_implementation=model_args.attn_implementation,
+                  config=config)  # config.json read once, by check_causal_lm
     text = config.get_text_config()
     if (getattr(training_args, "router_aux_loss_coef", 0.0) is None and getattr(text, "router_aux_loss_coef", 0.0)
             and not hasattr(text, "num_experts")):

@@ -29,18 +29,18 @@ class RowPackedCollator:
         input_ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(examples), width), -100, dtype=torch.long)
         position_ids = torch.zeros((len(examples), width), dtype=torch.long)
+        positions = torch.arange(width)
         for row, e in enumerate(examples):
             n = len(e["input_ids"])
             input_ids[row, :n] = torch.as_tensor(e["input_ids"])
             labels[row, :n] = torch.as_tensor(e["labels"])
             start = 0
-            # The padding tail is one more "document": its own positions, never a loss target.
-            for length in [*e.get("seq_lengths", [n]), width - n]:
-                position_ids[row, start:start + length] = torch.arange(length)
+            for length in e.get("seq_lengths", [n]):
+                position_ids[row, start:start + length] = positions[:length]
+                labels[row, start] = -100  # a document's first token has no in-document context to be predicted from
                 start += length
-            # The first token of each document has no in-document context to be predicted from.
-            starts = torch.tensor([0, *torch.as_tensor(e.get("seq_lengths", [n])).cumsum(0)[:-1].tolist()])
-            labels[row, starts] = -100
+            # The padding tail is one more "document": its own positions, never a loss target.
+            position_ids[row, n:] = positions[:width - n]
         return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids}
 
 

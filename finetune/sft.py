@@ -70,6 +70,20 @@ class SFTScriptArguments:
             raise ValueError("datasets is empty; list at least one source, e.g. datasets: [{path: data/train.jsonl}]")
 
 
+def load_data(script: SFTScriptArguments, seed: int):
+    """The recipe's data mixture, read and validated (also what `python -m data_prep inspect` shows)."""
+    return load_mixture(script.datasets, kind=script.dataset_kind, seed=seed, test_split_size=script.test_split_size,
+                        dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+
+
+def tokenize_rows(rows: list[dict], tokenizer, script: SFTScriptArguments, args: SFTConfig, drop_long_samples: bool):
+    """Rows tokenized as training sees them, guards included; sft rows carry their loss masks (`assistant_masks`)."""
+    if script.dataset_kind == "text":
+        return tokenize_text(rows, tokenizer, args.max_length, drop_long_samples)
+    return tokenize_conversations(rows, tokenizer, assistant_only_loss=args.assistant_only_loss,
+                                  max_length=args.max_length, drop_long_samples=drop_long_samples)
+
+
 def main(argv: list[str] | None = None) -> None:
     script, args, model_args = parse_recipe(
         (SFTScriptArguments, SFTConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
@@ -77,24 +91,18 @@ def main(argv: list[str] | None = None) -> None:
     check_model_path(model_args.model_name_or_path)
     check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
 
-    data = load_mixture(script.datasets, kind=script.dataset_kind, seed=args.seed,
-                        test_split_size=script.test_split_size, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    data = load_data(script, args.seed)
     for line in data.report.summary_lines():
         logger.info(line)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
 
-    def tokenize(rows):
-        if script.dataset_kind == "text":
-            return tokenize_text(rows, tokenizer, args.max_length, script.drop_long_samples)
-        return tokenize_conversations(rows, tokenizer, assistant_only_loss=args.assistant_only_loss,
-                                      max_length=args.max_length, drop_long_samples=script.drop_long_samples)
-
     train_rows = data.train.to_list()
     if script.dataset_kind == "sft" and script.chat_template == "llama3":
         check_template_matches_official(tokenizer, train_rows[0]["messages"])
-    train = tokenize(train_rows)
+    train = tokenize_rows(train_rows, tokenizer, script, args, script.drop_long_samples)
     logger.info("train: %s", train.summary(args.max_length))
-    test = tokenize(data.test.to_list()) if data.test is not None else None
+    test = None if data.test is None else tokenize_rows(data.test.to_list(), tokenizer, script, args,
+                                                        script.drop_long_samples)
     # The loss masks are in the tokenized data (`assistant_masks`); TRL must not re-derive them.
     args.assistant_only_loss = False
 

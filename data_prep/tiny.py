@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from data_prep.io import write_jsonl
 from data_prep.tiny_preferences import heldout_prompt_suite, preference_pairs
 from data_prep.tiny_prompts import rl_prompts
 from data_prep.tiny_world import (
@@ -72,11 +73,6 @@ class TinyBuild:
                    num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, epochs=3.0)
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
 def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     """Generate and write the world's data files; returns their paths."""
     world = make_world(build.world)
@@ -93,7 +89,8 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "pref_heldout_prompts": out / "tiny-world" / "pref_heldout_prompts.jsonl",
         "drift_text": out / "tiny-world" / "drift_text.txt",
     }
-    write_jsonl(files["pretrain"], [{"text": d} for d in pretraining_documents(world)])
+    corpus = pretraining_documents(world)
+    write_jsonl(files["pretrain"], [{"text": d} for d in corpus])
     write_jsonl(files["sft_train"], sft_conversations(world))
     write_jsonl(files["heldout_capitals"], heldout_questions(world))
     write_jsonl(files["heldout_sums"], heldout_sum_questions(world))
@@ -104,7 +101,7 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     write_jsonl(files["pref_train"], pref_train)
     write_jsonl(files["pref_heldout"], pref_heldout)
     write_jsonl(files["pref_heldout_prompts"], heldout_prompt_suite(world))
-    files["drift_text"].write_text("\n\n".join(drift_documents(world)) + "\n")
+    files["drift_text"].write_text("\n\n".join(drift_documents(world, corpus)) + "\n")
     return files
 
 

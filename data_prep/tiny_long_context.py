@@ -19,7 +19,7 @@ import argparse
 import random
 from pathlib import Path
 
-from data_prep.tiny import write_jsonl
+from data_prep.io import write_jsonl
 from data_prep.tiny_world import CAPITAL_QUESTIONS, CAPITAL_STATEMENTS, SUM_STATEMENTS, World, WorldConfig, make_world
 
 INTRO = "Here are my notes:\n\n"

@@ -206,11 +206,11 @@ def _country_doc(rng: random.Random, c: Country, others: tuple[Country, ...]) ->
     return "\n\n".join(parts)
 
 
-def drift_documents(world: World, n: int = 200) -> list[str]:
-    """`n` plain-text country documents in the pretraining style that are not in the pretraining corpus
-    (drawn from another random stream; exact copies of corpus documents are skipped): text for measuring
+def drift_documents(world: World, corpus: list[str], n: int = 200) -> list[str]:
+    """`n` plain-text country documents in the pretraining style that are not in `corpus` (the world's
+    `pretraining_documents`; drawn from another random stream, exact copies skipped): text for measuring
     how far tuning moved a model's perplexity on what its base read (`evals.compare --text`)."""
-    seen = set(pretraining_documents(world))
+    seen = set(corpus)
     rng = random.Random(world.config.seed + 1001)
     docs: list[str] = []
     while len(docs) < n:

@@ -152,10 +152,10 @@ def test_drift_text_is_pretraining_style_text_the_corpus_does_not_contain(tmp_pa
 
     build = TinyBuild.small()
     files = write_world(build, tmp_path)
-    docs = drift_documents(make_world(build.world))
+    corpus = pretraining_documents(make_world(build.world))
+    docs = drift_documents(make_world(build.world), corpus)
     assert files["drift_text"].read_text() == "\n\n".join(docs) + "\n"
-    corpus = set(pretraining_documents(make_world(build.world)))
-    assert len(docs) == 200 and len(set(docs)) == 200 and not corpus & set(docs)
+    assert len(docs) == 200 and len(set(docs)) == 200 and not set(corpus) & set(docs)
     assert "<|" not in files["drift_text"].read_text()
     names = {c.name for c in make_world(build.world).countries}
     assert all(any(n in d for n in names) for d in docs)

@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from data_prep.errors import CorralDataError, DataError, RowError
 from data_prep.formats import FORMATS, KINDS, check_format, convert_row, detect_format, kinds
@@ -67,6 +67,22 @@ class DatasetSpec:
             and all(isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items())
         ):
             raise DataError(f"{self.path}: columns must map old column names to new ones, got {self.columns!r}")
+
+
+@dataclass
+class MixtureArguments:
+    """The recipe keys every entry script reads its data with (`datasets:` and how bad or repeated rows
+    are handled); each script's arguments dataclass extends it and says what its rows must hold."""
+
+    datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Sources to mix: path, format, split, columns, weight, system_prompt."})
+    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate rows across sources (reported)."})
+    on_bad_rows: Literal["error", "skip"] = field(
+        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
+
+    def __post_init__(self):
+        if not self.datasets:
+            raise ValueError("datasets is empty; list at least one source, e.g. datasets: [{path: data/train.jsonl}]")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import Literal
 import yaml
 
 from data_prep.errors import CorralError
-from data_prep.mixture import DatasetSpec, load_mixture
+from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
 from evals.loading import resolve_base
 from finetune.checkpoints import save_atomically
 from finetune.modeling import CHAT_TEMPLATE_HELP, CheckpointError, load_causal_lm
@@ -41,23 +41,18 @@ REFERENCE_FREE = ("orpo", "cpo", "simpo")
 
 
 @dataclass
-class PreferenceDataArguments:
-    """Where the preference data is and how conversations are rendered (shared by reward and DPO-family recipes)."""
+class PreferenceDataArguments(MixtureArguments):
+    """Where the preference data is and how conversations are rendered (shared by reward and DPO-family
+    recipes); `datasets` rows are preference pairs in any preference format."""
 
-    datasets: list[DatasetSpec] = field(
-        default_factory=list, metadata={"help": "Preference sources to mix: path, format, split, columns, weight, system_prompt."})
     eval_datasets: list[DatasetSpec] = field(
         default_factory=list, metadata={"help": "Held-out preference sources for evaluation (instead of test_split_size)."})
     test_split_size: float = field(
         default=0.0, metadata={"help": "Held-out eval rows cut from datasets: a share (< 1) or a count (>= 1); 0 = none."})
-    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate rows across sources (reported)."})
-    on_bad_rows: Literal["error", "skip"] = field(
-        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
     chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
 
     def __post_init__(self):
-        if not self.datasets:
-            raise ValueError("datasets is empty; list at least one source, e.g. datasets: [{path: data/pairs.jsonl}]")
+        super().__post_init__()
         if self.eval_datasets and self.test_split_size:
             raise ValueError("set eval_datasets or test_split_size, not both (both would be evaluation data)")
 

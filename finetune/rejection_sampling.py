@@ -21,13 +21,13 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from data_prep.errors import CorralError
 from data_prep.io import write_jsonl
-from data_prep.mixture import DatasetSpec
+from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.best_of_n import select_best, sft_rows, without_empty
 from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
 from finetune.modeling import check_model_path
@@ -41,14 +41,14 @@ logger = logging.getLogger("corral.rejection_sampling")
 
 
 @dataclass
-class RSScriptArguments:
-    """Rounds of best-of-n sampling and SFT: the policy, prompts, sampling, selection and SFT settings."""
+class RSScriptArguments(MixtureArguments):
+    """Rounds of best-of-n sampling and SFT: the policy, prompts, sampling, selection and SFT settings.
+
+    `datasets` rows are prompts (`prompt` messages) plus the columns the rewards read."""
 
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Starting policy: a chat checkpoint directory (a LoRA adapter is merged)."})
     output_dir: str | None = field(default=None, metadata={"help": "Where round-k/ directories and summary.md go."})
-    datasets: list[DatasetSpec] = field(
-        default_factory=list, metadata={"help": "Prompt sources (`prompt` messages plus the columns rewards read)."})
     heldout_datasets: list[DatasetSpec] = field(
         default_factory=list, metadata={"help": "Prompts never trained on, scored after every round."})
     rounds: int = field(default=3, metadata={"help": "Number of sample -> select -> SFT rounds."})
@@ -71,15 +71,10 @@ class RSScriptArguments:
     heldout_samples: int = field(
         default=0, metadata={"help": "Besides the greedy answer, sample this many answers per held-out prompt at "
                              "`temperature` (the policy's expected reward)."})
-    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate prompt rows across sources."})
-    on_bad_rows: Literal["error", "skip"] = field(
-        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
     seed: int = field(default=0, metadata={"help": "Seed for prompt draws and sampling (round k uses seed + k)."})
 
     def __post_init__(self):
-        if not self.datasets:
-            raise ValueError("datasets is empty; list at least one prompt source, "
-                             "e.g. datasets: [{path: prompts.jsonl}]")
+        super().__post_init__()
         if not self.sft_recipe:
             raise ValueError("sft_recipe is not set; name the SFT recipe each round trains with, e.g. "
                              "recipes/tiny/sft/full.yaml")

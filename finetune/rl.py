@@ -25,7 +25,7 @@ from typing import Literal
 from trl import ModelConfig, get_peft_config
 
 from data_prep.io import write_jsonl
-from data_prep.mixture import DatasetSpec
+from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
 from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
 from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_lm, load_tokenizer
@@ -40,22 +40,19 @@ logger = logging.getLogger("corral.rl")
 
 
 @dataclass
-class RLScriptArguments:
-    """What corral adds to the TRL trainer configs: the method, prompt data, held-out evaluation."""
+class RLScriptArguments(MixtureArguments):
+    """What corral adds to the TRL trainer configs: the method, prompt data, held-out evaluation.
+
+    `datasets` rows are prompts (`prompt` messages) plus the columns the rewards read."""
 
     method: Literal["grpo", "rloo", "online_dpo"] = field(
         default="grpo", metadata={"help": "grpo, rloo (TRL) or online_dpo (TRL experimental)."})
-    datasets: list[DatasetSpec] = field(
-        default_factory=list, metadata={"help": "Prompt sources (`prompt` messages plus the columns rewards read)."})
     heldout_datasets: list[DatasetSpec] = field(
         default_factory=list, metadata={"help": "Prompts never trained on, scored before and after training."})
     heldout_samples: int = field(
         default=0, metadata={"help": "Besides the greedy answer, sample this many answers per held-out prompt at the "
                              "training temperature: their mean is the policy's expected reward, what RL maximises."})
     heldout_batch_size: int = field(default=32, metadata={"help": "Prompts per held-out generation batch."})
-    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate prompt rows across sources."})
-    on_bad_rows: Literal["error", "skip"] = field(
-        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
     chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
     freeze_embeddings: bool = field(
         default=True, metadata={"help": "Full fine-tuning: keep the embedding/lm_head matrix frozen. Rewarding answers "
@@ -63,9 +60,7 @@ class RLScriptArguments:
                                 "rows, and the policy names them for questions about others (see README)."})
 
     def __post_init__(self):
-        if not self.datasets:
-            raise ValueError("datasets is empty; list at least one prompt source, "
-                             "e.g. datasets: [{path: prompts.jsonl}]")
+        super().__post_init__()
         if self.heldout_samples < 0:
             raise ValueError(f"heldout_samples must be >= 0, got {self.heldout_samples}")
 

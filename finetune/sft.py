@@ -18,7 +18,7 @@ from typing import Literal
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from data_prep.mixture import DatasetSpec, load_mixture
+from data_prep.mixture import MixtureArguments, load_mixture
 from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
 from finetune.manifest import finish_manifest, start_manifest
 from finetune.launch_checks import check_processes
@@ -35,18 +35,13 @@ logger = logging.getLogger("corral.sft")
 
 
 @dataclass
-class SFTScriptArguments:
+class SFTScriptArguments(MixtureArguments):
     """What corral adds to TRL's SFTConfig/ModelConfig: where the data is and how chat is handled."""
 
-    datasets: list[DatasetSpec] = field(
-        default_factory=list, metadata={"help": "Data sources to mix: path, format, split, columns, weight, system_prompt."})
     dataset_kind: Literal["sft", "text"] = field(
         default="sft", metadata={"help": "sft: conversations (messages); text: plain documents (continued pretraining)."})
     test_split_size: float = field(
         default=0.0, metadata={"help": "Held-out eval rows: a share (< 1) or a count (>= 1) of the unique rows."})
-    dedup: bool = field(default=True, metadata={"help": "Drop exact duplicate rows across sources (reported)."})
-    on_bad_rows: Literal["error", "skip"] = field(
-        default="error", metadata={"help": "error: stop at the first malformed row; skip: drop and count them."})
     chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
     special_token_init: Literal["related", "mean", "none"] = field(
         default="related", metadata={"help": "Re-initialise chat tokens a base checkpoint never trained: related "
@@ -65,9 +60,6 @@ class SFTScriptArguments:
         default=None, metadata={"help": "GPU memory (GiB) for memory_check; default: the first GPU's. On a CPU "
                                 "without it the check is skipped."})
 
-    def __post_init__(self):
-        if not self.datasets:
-            raise ValueError("datasets is empty; list at least one source, e.g. datasets: [{path: data/train.jsonl}]")
 
 
 def load_data(script: SFTScriptArguments, seed: int):

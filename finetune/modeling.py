@@ -119,12 +119,24 @@ def _eos_ids(tok: PreTrainedTokenizerBase) -> set[int]:
     return ids
 
 
-def check_causal_lm(name_or_path: str, revision: str = "main"):
-    """The checkpoint's config, checked to be a causal LM's."""
+def read_config(name_or_path: str, revision: str = "main"):
+    """The checkpoint's config; a missing or unreadable one is a one-line CheckpointError."""
     try:
-        cfg = AutoConfig.from_pretrained(name_or_path, revision=revision)
+        return AutoConfig.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError) as err:
         raise _wrap_load_error(name_or_path, err) from None
+
+
+def recipe_dtype(model_args, training_args) -> torch.dtype:
+    """The weights dtype a recipe asks for: `dtype`, or with auto/unset bf16 when training in bf16, else fp32."""
+    if model_args.dtype not in ("auto", None):
+        return getattr(torch, model_args.dtype)
+    return torch.bfloat16 if training_args.bf16 else torch.float32
+
+
+def check_causal_lm(name_or_path: str, revision: str = "main"):
+    """The checkpoint's config, checked to be a causal LM's."""
+    cfg = read_config(name_or_path, revision)
     archs = getattr(cfg, "architectures", None) or []
     if archs and not any(a.endswith("ForCausalLM") or a.endswith("ForConditionalGeneration") for a in archs):
         raise CheckpointError(f"{name_or_path}: architecture {archs[0]} is not a causal LM; SFT needs a *ForCausalLM checkpoint")
@@ -197,9 +209,7 @@ def load_causal_lm(model_args, training_args):
     """Load the model with the recipe's dtype, attention implementation and quantization."""
     name = model_args.model_name_or_path
     config = check_causal_lm(name, model_args.model_revision)
-    dtype = model_args.dtype if model_args.dtype in ("auto", None) else getattr(torch, model_args.dtype)
-    if dtype == "auto" or dtype is None:
-        dtype = torch.bfloat16 if training_args.bf16 else torch.float32
+    dtype = recipe_dtype(model_args, training_args)
     quant = quantization_config(model_args.load_in_4bit, model_args.load_in_8bit, model_args.bnb_4bit_quant_type,
                                 model_args.use_bnb_nested_quant, dtype)
     init_kwargs = getattr(training_args, "model_init_kwargs", None)

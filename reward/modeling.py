@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import logging
 
-import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, set_seed
+from transformers import AutoModelForSequenceClassification, set_seed
 
-from finetune.modeling import CheckpointError, _wrap_load_error
+from finetune.modeling import CheckpointError, _wrap_load_error, read_config, recipe_dtype
 from finetune.preference import is_adapter_only, merge_adapter_in_memory
 
 logger = logging.getLogger(__name__)
 
 
-def _dtype(model_args, training_args) -> torch.dtype:
-    if model_args.dtype not in ("auto", None):
-        return getattr(torch, model_args.dtype)
-    return torch.bfloat16 if training_args.bf16 else torch.float32
-
-
 def _check_architecture(path: str, revision: str) -> None:
-    try:
-        cfg = AutoConfig.from_pretrained(path, revision=revision)
-    except (OSError, ValueError) as err:
-        raise _wrap_load_error(path, err) from None
+    cfg = read_config(path, revision)
     archs = getattr(cfg, "architectures", None) or []
     if archs and archs[0].endswith("ForSequenceClassification") and cfg.num_labels != 1:
         raise CheckpointError(f"{path}: a classifier with num_labels={cfg.num_labels}; a reward model has one output "
@@ -54,7 +44,7 @@ def load_reward_backbone(model_args, training_args, pad_token_id: int):
         _check_architecture(path, model_args.model_revision)
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=1, revision=model_args.model_revision, dtype=_dtype(model_args, training_args),
+                path, num_labels=1, revision=model_args.model_revision, dtype=recipe_dtype(model_args, training_args),
                 attn_implementation=model_args.attn_implementation)
         except (OSError, ValueError) as err:
             raise _wrap_load_error(path, err) from None

@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 tiny-base: venv
-	$(PY) -m data_prep.tiny build
+	$(PY) -m tinyworld build
 
 # The main job on the embedded default: build the tiny Llama base (cached), SFT it with the official
 # Llama 3 chat template, then compare base (as plain completion and in chat format) with the SFT
@@ -42,7 +42,7 @@ pipeline: tiny-base
 	$(LAUNCH) reward/train.py recipes/tiny/reward/full.yaml
 	$(LAUNCH) finetune/dpo.py recipes/tiny/dpo/full.yaml
 	$(LAUNCH) finetune/rl.py recipes/tiny/rl/grpo.yaml
-	$(PY) -m evals.compare --suite evals/suites/tiny_world.jsonl --raw base --base-format both \
+	$(PY) -m evals.compare --suite tinyworld/suites/tiny_world.jsonl --raw base --base-format both \
 		--model base=outputs/tiny-base --model sft=outputs/tiny-sft-full --model safe=outputs/tiny-sft-safety \
 		--model dpo=outputs/tiny-dpo-full --model grpo=outputs/tiny-rl-grpo --baseline sft \
 		--reward-model outputs/tiny-rm --text outputs/tiny-world/drift_text.txt --out reports/pipeline

@@ -1,6 +1,6 @@
 """Answer accuracy after a long page of notes, for models with and without context extension.
 
-    python -m data_prep.tiny_long_context --rows 30 --seed 1 --out outputs/scale-long-context-data/eval.jsonl
+    python -m tinyworld.long_context --rows 30 --seed 1 --out outputs/scale-long-context-data/eval.jsonl
     python benchmarks/long_context_needle.py outputs/scale-long-context-data/eval.jsonl \
         sft=outputs/tiny-sft-full long=outputs/scale-long-context
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from corral.loading import load_model  # noqa: E402
 from evals.formatting import chat_prompt  # noqa: E402
 from evals.generation import generate  # noqa: E402
-from evals.loading import load_model  # noqa: E402
 
 
 def accuracy(model_dir: str, rows: list[dict]) -> tuple[float, int, int]:

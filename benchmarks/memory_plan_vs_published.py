@@ -39,8 +39,7 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from finetune.memory import (  # noqa: E402
-    GIB, ModelShape, Sharding, TrainingSetup, estimate_memory, model_shape_from_config)
+from finetune.memory import GIB, ModelShape, Sharding, TrainingSetup, estimate_memory, model_shape_from_config  # noqa: E402
 
 TOLERANCE = 0.35  # the test asserts every |error| stays below this
 MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "_model_configs")

@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from data_prep.errors import DataError
+from corral.errors import DataError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
 PROGRESS_AFTER = 10_000  # rows; smaller files load before a progress bar would be worth reading

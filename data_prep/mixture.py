@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from data_prep.errors import CorralDataError, DataError, RowError
+from corral.errors import CorralDataError, DataError, RowError
 from data_prep.formats import FORMATS, KINDS, check_format, convert_row, detect_format, kinds
 from data_prep.io import looks_like_hub_id, read_rows
 

@@ -1,6 +1,6 @@
 """Compare base, instruct and safety-tuned models side by side on one suite.
 
-    python -m evals.compare --suite evals/suites/tiny_world.jsonl \\
+    python -m evals.compare --suite tinyworld/suites/tiny_world.jsonl \\
         --model base=outputs/tiny-base --model sft=outputs/tiny-sft --model dpo=outputs/tiny-dpo \\
         --reward-model outputs/tiny-rm --out reports/compare-001 --text heldout.txt
 
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
+from corral.loading import CheckpointError, load_model
 from evals import aggregate, plots, report
 from evals.config import CompareConfig, ConfigError, parse_args
 from evals.divergence import kl_from_baseline, perplexity, same_vocabulary
 from evals.formatting import adds_bos, format_prompt, is_base, trim_raw_response
 from evals.generation import generate
-from evals.loading import CheckpointError, load_model
 from evals.reward_scoring import RewardModelError, check_reward_checkpoint, load_reward_model, score
 from evals.suite import SuiteError, describe, load_suite
 

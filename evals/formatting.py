@@ -12,7 +12,7 @@ so raw responses are cut at the first `"\\nQuestion:"` (`trim_raw_response`).
 
 from __future__ import annotations
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE
 
 FORMATS = ("raw", "chat")
 RAW_TEMPLATE = "Question: {prompt}\nAnswer:"

@@ -2,7 +2,7 @@
 
 Prompts are sorted by length before batching so a batch holds prompts of similar length (less
 padding), and results come back in the caller's order. Generation stops on every end-of-response
-id (`evals.loading.eos_token_ids`: the generation config's list, the tokenizer's EOS, `<|eot_id|>`),
+id (`corral.loading.eos_token_ids`: the generation config's list, the tokenizer's EOS, `<|eot_id|>`),
 so an instruct model's `<|eot_id|>` ends its answer. `benchmarks/eval_generation.py` checks that this
 gives the same greedy text as one `generate` call per prompt, and how much faster it is.
 """
@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
-from evals.loading import eos_token_ids
+from corral.loading import eos_token_ids
 
 
 @dataclass

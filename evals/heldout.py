@@ -2,7 +2,7 @@
 
     python -m evals.heldout --model base=outputs/tiny-base --model sft=outputs/tiny-sft-full
 
-Same as `python -m evals.compare --suite evals/suites/tiny_world.jsonl --out reports/heldout ...`;
+Same as `python -m evals.compare --suite tinyworld/suites/tiny_world.jsonl --out reports/heldout ...`;
 any other `evals.compare` flag passes through, and an explicit --suite or --out wins.
 """
 

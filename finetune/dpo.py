@@ -19,13 +19,19 @@ import sys
 
 from trl import get_peft_config
 
-from finetune.checkpoints import MarkCompleteCallback, resolve_resume
-from finetune.manifest import finish_manifest, start_manifest
-from finetune.modeling import check_model_path, load_tokenizer
-from finetune.preference import (build_trainer, check_method_args, load_preference_data, load_start_model,
-                                 parse_preference_recipe, reference_model, save_trained)
-from finetune.recipe import resolved_config, run_cli
-from finetune.tuning import finalize_for_chat, freeze_embeddings_except, merge_adapter
+from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_trained
+from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
+from corral.manifest import finish_manifest, start_manifest
+from corral.recipe import resolved_config, run_cli
+from data_prep.preference_data import load_preference_data
+from finetune.preference import (
+    build_trainer,
+    check_method_args,
+    load_start_model,
+    parse_preference_recipe,
+    reference_model,
+)
+from finetune.tuning import freeze_embeddings_except
 
 logger = logging.getLogger("corral.dpo")
 
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None):
     save_trained(trainer, tokenizer, args.output_dir, merge_lora=merged_only)
     if main_process:
         if script.merge_adapter and peft_config is not None and not merged_only:
-            merge_adapter(args.output_dir, model_args)
+            save_merged(args.output_dir, model_args)
         finish_manifest(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
                         log_history=trainer.state.log_history)
     logger.info("saved to %s", args.output_dir)

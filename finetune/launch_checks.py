@@ -22,7 +22,7 @@ import sys
 
 import yaml
 
-from data_prep.errors import CorralError
+from corral.errors import CorralError
 
 logger = logging.getLogger("corral.launch")
 

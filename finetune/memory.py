@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from data_prep.errors import CorralError
+from corral.errors import CorralError
 
 GIB = 2**30
 

@@ -15,11 +15,12 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
 from tqdm.auto import tqdm
 from transformers.trainer_callback import ProgressCallback
 
-from data_prep.errors import CorralError, DataError
+from corral.errors import CorralError, DataError
+from corral.loading import is_adapter, load_model
+from corral.recipe import peek_method
 from data_prep.mixture import DatasetSpec, load_mixture
 
 logger = logging.getLogger(__name__)
@@ -45,23 +46,8 @@ def trainer_class(method: str) -> type:
 
 
 def recipe_method(argv: list[str], default: str = "grpo") -> str:
-    """The `method` a recipe (or `--method` on the command line) asks for, read before full parsing,
-    which needs the method's config class. Anything unreadable returns `default`: the strict parser
-    then reports the real problem (missing file, bad YAML, unknown method) in one line."""
-    method = default
-    if argv and Path(argv[0]).is_file():
-        try:
-            recipe = yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8"))
-            if isinstance(recipe, dict) and recipe.get("method") in METHODS:
-                method = recipe["method"]
-        except (yaml.YAMLError, UnicodeDecodeError):
-            pass
-    for i, word in enumerate(argv[1:], start=1):
-        value = word.split("=", 1)[1] if word.startswith("--method=") else (
-            argv[i + 1] if word == "--method" and i + 1 < len(argv) else None)
-        if value in METHODS:
-            method = value
-    return method
+    """The recipe's online RL method (`default` when unreadable; the strict parse then says why)."""
+    return peek_method(argv, METHODS, default)
 
 
 def check_trl_reward_settings(args) -> None:
@@ -93,9 +79,7 @@ def materialize_policy(path: str, out_dir: str | Path) -> tuple[str, tuple | Non
     so that path must hold the starting policy, not the base under an adapter.
 
     Also returns the merged (model, tokenizer) when it merged one now (else None), so a caller that
-    wants the policy in memory (`evals.loading.load_model`) need not read it back from disk."""
-    from evals.loading import is_adapter, load_model
-
+    wants the policy in memory (`corral.loading.load_model`) need not read it back from disk."""
     if not is_adapter(path):
         return path, None
     out = Path(out_dir)

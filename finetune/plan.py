@@ -29,7 +29,15 @@ import yaml
 
 from finetune.launch_checks import LaunchConfigError, check_accelerate_config
 from finetune.memory import (
-    DTYPE_BYTES, GIB, PlanError, Sharding, TrainingSetup, active_parameter_count, estimate_memory, model_shape_from_config)
+    DTYPE_BYTES,
+    GIB,
+    PlanError,
+    Sharding,
+    TrainingSetup,
+    active_parameter_count,
+    estimate_memory,
+    model_shape_from_config,
+)
 
 logger = logging.getLogger("corral.plan")
 MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "_model_configs")
@@ -60,7 +68,7 @@ def read_recipe_fields(path: str) -> dict:
     """The recipe's values for RECIPE_KEYS, TRL's defaults filling the gaps.
 
     Reads the YAML directly for now; this is the one function to swap for the recipe parser
-    (`finetune.recipe`), so the planner sees exactly what training will see. Mind that building
+    (`corral.recipe`), so the planner sees exactly what training will see. Mind that building
     TRL's SFTConfig with bf16 raises on a machine without a GPU, which is where plans are made:
     validate the keys without instantiating it.
     """

@@ -1,4 +1,4 @@
-"""What the preference entry scripts share: data arguments, the method table, the start checkpoint, the final save.
+"""What the DPO-family entry script needs beyond the shared core: the method table, the start checkpoint, the trainer.
 
 `finetune/dpo.py` trains every offline preference method with TRL's own trainers, chosen by the
 recipe's `method` key; `reward/train.py` reads the same data arguments. Where each trainer lives in
@@ -23,38 +23,17 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-import yaml
-
-from data_prep.errors import CorralError
-from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
-from evals.loading import resolve_base
-from finetune.checkpoints import save_atomically
-from finetune.modeling import CHAT_TEMPLATE_HELP, CheckpointError, load_causal_lm
+from corral import recipe
+from corral.errors import CorralError
+from corral.loading import CheckpointError, is_adapter, load_causal_lm, merge_adapter_for_recipe
+from data_prep.preference_data import PreferenceDataArguments
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("dpo", "kto", "orpo", "cpo", "simpo")
 REFERENCE_FREE = ("orpo", "cpo", "simpo")
-
-
-@dataclass
-class PreferenceDataArguments(MixtureArguments):
-    """Where the preference data is and how conversations are rendered (shared by reward and DPO-family
-    recipes); `datasets` rows are preference pairs in any preference format."""
-
-    eval_datasets: list[DatasetSpec] = field(
-        default_factory=list, metadata={"help": "Held-out preference sources for evaluation (instead of test_split_size)."})
-    test_split_size: float = field(
-        default=0.0, metadata={"help": "Held-out eval rows cut from datasets: a share (< 1) or a count (>= 1); 0 = none."})
-    chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.eval_datasets and self.test_split_size:
-            raise ValueError("set eval_datasets or test_split_size, not both (both would be evaluation data)")
 
 
 @dataclass
@@ -94,25 +73,8 @@ def method_classes(method: str) -> tuple[type, type]:
 
 
 def peek_method(argv: list[str]) -> str:
-    """The `method` a recipe asks for, read before the strict parse (which needs the method's config class).
-
-    Anything unreadable falls back to `dpo`; the strict parse then reports the real problem (a bad
-    file, or `method` not one of METHODS) in its usual one-line form.
-    """
-    method = None
-    if argv and not argv[0].startswith("-") and Path(argv[0]).is_file():
-        try:
-            data = yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
-            data = None
-        if isinstance(data, dict):
-            method = data.get("method")
-    for i, word in enumerate(argv[1:], 1):
-        if word == "--method" and i + 1 < len(argv):
-            method = argv[i + 1]
-        elif word.startswith("--method="):
-            method = word.split("=", 1)[1]
-    return method if method in METHODS else "dpo"
+    """The recipe's preference method (`dpo` when unreadable; the strict parse then says why)."""
+    return recipe.peek_method(argv, METHODS, "dpo")
 
 
 def recipe_types(argv: list[str]) -> tuple[type, type, type]:
@@ -124,7 +86,7 @@ def recipe_types(argv: list[str]) -> tuple[type, type, type]:
 
 def parse_preference_recipe(argv: list[str]) -> tuple:
     """`parse_recipe` onto `recipe_types(argv)`; a key that belongs to another method says so."""
-    from finetune.recipe import RecipeError, parse_recipe
+    from corral.recipe import RecipeError, parse_recipe
 
     types = recipe_types(argv)
     try:
@@ -156,38 +118,6 @@ def check_method_args(method: str, args) -> None:
                           "cannot be computed in advance)")
 
 
-@dataclass
-class PreferenceData:
-    train: object  # datasets.Dataset
-    eval: object | None
-    eval_rows: list[dict]
-    report: object  # MixtureReport
-
-
-def load_preference_data(script: PreferenceDataArguments, kind: str, seed: int) -> PreferenceData:
-    """Training rows of `kind` (preference or unpaired) and held-out rows, validated and reported."""
-    data = load_mixture(script.datasets, kind=kind, seed=seed, test_split_size=script.test_split_size,
-                        dedup=script.dedup, on_bad_rows=script.on_bad_rows)
-    for line in data.report.summary_lines():
-        logger.info(line)
-    evaluation = data.test
-    if script.eval_datasets:
-        held = load_mixture(script.eval_datasets, kind=kind, seed=seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
-        for line in held.report.summary_lines():
-            logger.info("eval: %s", line)
-        evaluation = held.train
-    train = data.train
-    if kind == "unpaired":
-        # KTO estimates its KL term from neighbours in a fixed-order batch (TRL samples sequentially),
-        # so rows must not stay grouped as the mixture keeps them (a pair's two halves side by side).
-        train = train.shuffle(seed=seed).flatten_indices()
-    return PreferenceData(train, evaluation, evaluation.to_list() if evaluation is not None else [], data.report)
-
-
-def is_adapter_only(path: str | Path) -> bool:
-    return (Path(path) / "adapter_config.json").is_file() and not (Path(path) / "config.json").is_file()
-
-
 def load_start_model(model_args, training_args):
     """The model preference tuning starts from: a full checkpoint, or a LoRA adapter merged into its base.
 
@@ -195,25 +125,15 @@ def load_start_model(model_args, training_args):
     `finetune/dpo.py` then saves a full model and gives TRL an explicit reference copy.
     """
     path = model_args.model_name_or_path
-    if not is_adapter_only(path):
+    if not is_adapter(path):
         return load_causal_lm(model_args, training_args), None
     if model_args.load_in_4bit or model_args.load_in_8bit:
         raise CheckpointError(f"{path}: a LoRA adapter cannot be merged into a quantized base; save the merged SFT "
                               "model (merge_adapter: true in the SFT recipe) and start from it")
-    model = merge_adapter_in_memory(path, model_args, training_args)
+    model = merge_adapter_for_recipe(path, model_args, training_args)
     model.requires_grad_(True)  # peft froze the base weights when it wrapped them; they are the model now
     model.config._name_or_path = str(path)
     return model, str(path)
-
-
-def merge_adapter_in_memory(adapter_dir: str, model_args, training_args):
-    """The causal LM of a LoRA adapter directory merged into its base, the base loaded as the recipe asks."""
-    from peft import PeftModel
-
-    base_args = dataclasses.replace(model_args, model_name_or_path=str(resolve_base(adapter_dir)))
-    model = PeftModel.from_pretrained(load_causal_lm(base_args, training_args), adapter_dir).merge_and_unload()
-    logger.info("%s: LoRA adapter merged into %s", adapter_dir, base_args.model_name_or_path)
-    return model
 
 
 def reference_model(method: str, model, adapter_start: str | None, peft_config, args):
@@ -239,20 +159,3 @@ def build_trainer(method: str, model, ref_model, args, train, evaluation, tokeni
     if method not in REFERENCE_FREE:
         kwargs["ref_model"] = ref_model
     return trainer_cls(**kwargs)
-
-
-def save_trained(trainer, tokenizer, output_dir: str, merge_lora: bool = False, adapter_dir: str | None = None) -> None:
-    """Save the trained model atomically into `output_dir`, and (main process) its tokenizer.
-
-    `merge_lora`: save the LoRA delta merged into its base as a full model instead of the adapter;
-    `adapter_dir`: also keep the adapter there.
-    """
-    if merge_lora:
-        if adapter_dir:
-            save_atomically(trainer.save_model, adapter_dir)
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        save_atomically(merged.save_pretrained, output_dir)
-    else:
-        save_atomically(trainer.save_model, output_dir)
-    if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(output_dir)

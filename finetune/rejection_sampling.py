@@ -25,17 +25,25 @@ from typing import Any
 
 import yaml
 
-from data_prep.errors import CorralError
+from corral.errors import CorralError
+from corral.loading import check_model_path, stop_token_ids
+from corral.manifest import finish_manifest, start_manifest, write_json_atomic
+from corral.recipe import parse_recipe, resolved_config, run_cli
 from data_prep.io import write_jsonl
 from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.best_of_n import select_best, sft_rows, without_empty
-from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
-from finetune.modeling import check_model_path
 from finetune.online_rl import load_prompts, materialize_policy
-from finetune.recipe import parse_recipe, resolved_config, run_cli
-from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_change, format_means_table,
-                                 heldout_scores, nanmean, reward_change, sample_and_score)
-from finetune.tuning import chat_stop_ids
+from finetune.rl_rewards import (
+    RewardArguments,
+    build_rewards,
+    columns_of,
+    format_change,
+    format_means_table,
+    heldout_scores,
+    nanmean,
+    reward_change,
+    sample_and_score,
+)
 
 logger = logging.getLogger("corral.rejection_sampling")
 
@@ -105,11 +113,11 @@ def sft_argv(script: RSScriptArguments, model: str, data: str, output_dir: str) 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     from accelerate import PartialState
+    from trl import ModelConfig, SFTConfig
 
-    from evals.loading import load_model
+    from corral.loading import load_model
     from finetune.sft import SFTScriptArguments
     from finetune.sft import main as sft_main
-    from trl import ModelConfig, SFTConfig
 
     script, rewards = parse_recipe(RECIPE_TYPES, argv, required=("model_name_or_path", "output_dir", "sft_recipe"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -128,7 +136,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     policy, loaded = materialize_policy(script.model_name_or_path, out / "round-0/model")
     model, tokenizer = loaded or load_model(policy)
-    eos = chat_stop_ids(tokenizer)
+    eos = stop_token_ids(tokenizer)
     components = build_rewards(rewards, eos, columns_of(prompts), "the prompt data (datasets)")
     if heldout:
         build_rewards(rewards, eos, columns_of(heldout), "the held-out prompts (heldout_datasets)")

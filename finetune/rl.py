@@ -24,17 +24,40 @@ from typing import Literal
 
 from trl import ModelConfig, get_peft_config
 
+from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from corral.loading import (
+    CHAT_TEMPLATE_HELP,
+    check_model_path,
+    finalize_for_chat,
+    load_causal_lm,
+    load_tokenizer,
+    stop_token_ids,
+)
+from corral.manifest import finish_manifest, start_manifest, write_json_atomic
+from corral.recipe import parse_recipe, resolved_config, run_cli
 from data_prep.io import write_jsonl
 from data_prep.mixture import DatasetSpec, MixtureArguments
-from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
-from finetune.manifest import finish_manifest, start_manifest, write_json_atomic
-from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_lm, load_tokenizer
-from finetune.online_rl import (METHODS, check_trl_reward_settings, config_class, count_prompts_in_progress_bar,
-                                load_prompts, materialize_policy, recipe_method, trainer_class)
-from finetune.recipe import parse_recipe, resolved_config, run_cli
-from finetune.rl_rewards import (RewardArguments, build_rewards, columns_of, format_change, format_means_table,
-                                 heldout_scores, reward_change, weights_of)
-from finetune.tuning import chat_stop_ids, finalize_for_chat, freeze_embeddings_except
+from finetune.online_rl import (
+    METHODS,
+    check_trl_reward_settings,
+    config_class,
+    count_prompts_in_progress_bar,
+    load_prompts,
+    materialize_policy,
+    recipe_method,
+    trainer_class,
+)
+from finetune.rl_rewards import (
+    RewardArguments,
+    build_rewards,
+    columns_of,
+    format_change,
+    format_means_table,
+    heldout_scores,
+    reward_change,
+    weights_of,
+)
+from finetune.tuning import freeze_embeddings_except
 
 logger = logging.getLogger("corral.rl")
 
@@ -83,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     heldout = load_prompts(script.heldout_datasets, args.seed, "heldout_datasets", dedup=script.dedup,
                            on_bad_rows=script.on_bad_rows).train.to_list() if script.heldout_datasets else []
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
-    eos = chat_stop_ids(tokenizer)
+    eos = stop_token_ids(tokenizer)
     components = build_rewards(rewards, eos, columns_of(data.train), "the prompt data (datasets)")
     if heldout:
         build_rewards(rewards, eos, columns_of(heldout), "the held-out prompts (heldout_datasets)")

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_prep.errors import CorralError
+from corral.errors import CorralError
 from reward.rules import RULES, completion_text, format_pattern
 
 REWARD_MODEL = "reward_model"

@@ -18,18 +18,24 @@ from typing import Literal
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
+from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from corral.loading import (
+    CHAT_TEMPLATE_HELP,
+    check_model_path,
+    finalize_for_chat,
+    load_causal_lm,
+    load_tokenizer,
+    save_merged,
+)
+from corral.manifest import finish_manifest, start_manifest
+from corral.recipe import parse_recipe, resolved_config, run_cli
+from corral.special_tokens import initialize_untrained_tokens
 from data_prep.mixture import MixtureArguments, load_mixture
-from finetune.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
-from finetune.manifest import finish_manifest, start_manifest
 from finetune.launch_checks import check_processes
 from finetune.packing import RowPackedCollator, pack_rows
-from finetune.modeling import CHAT_TEMPLATE_HELP, check_model_path, load_causal_lm, load_tokenizer
 from finetune.plan import check_memory_before_loading
-from finetune.recipe import parse_recipe, resolved_config, run_cli
 from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
-from finetune.special_tokens import initialize_untrained_tokens
-from finetune.tuning import (finalize_for_chat, freeze_embeddings_except, merge_adapter, patch_trainable_token_head,
-                             peft_trainable_tokens)
+from finetune.tuning import freeze_embeddings_except, patch_trainable_token_head, peft_trainable_tokens
 
 logger = logging.getLogger("corral.sft")
 
@@ -63,7 +69,7 @@ class SFTScriptArguments(MixtureArguments):
 
 
 def load_data(script: SFTScriptArguments, seed: int):
-    """The recipe's data mixture, read and validated (also what `python -m data_prep inspect` shows)."""
+    """The recipe's data mixture, read and validated (also what `python -m finetune.inspect_recipe` shows)."""
     return load_mixture(script.datasets, kind=script.dataset_kind, seed=seed, test_split_size=script.test_split_size,
                         dedup=script.dedup, on_bad_rows=script.on_bad_rows)
 
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     if main_process:
         tokenizer.save_pretrained(args.output_dir)
         if script.merge_adapter and peft_config is not None:
-            merge_adapter(args.output_dir, model_args)
+            save_merged(args.output_dir, model_args)
         finish_manifest(args.output_dir, manifest, metrics=result.metrics, log_history=trainer.state.log_history)
     logger.info("saved to %s", args.output_dir)
 

@@ -22,8 +22,8 @@ from datasets import Dataset
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE, render_llama3
-from data_prep.errors import CorralDataError
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE, render_llama3
+from corral.errors import CorralDataError
 
 logger = logging.getLogger(__name__)
 

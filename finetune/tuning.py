@@ -1,31 +1,13 @@
-"""Model-side details of turning a base checkpoint into a chat model: stop tokens, adapters, merging."""
+"""Which weights train when a base checkpoint becomes a chat model: chat-token rows under LoRA, frozen embeddings."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
-
-
-def chat_stop_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """End-of-sequence ids a chat model may emit: the tokenizer's EOS and Llama 3's `<|eot_id|>`."""
-    ids = [tokenizer.eos_token_id]
-    vocab = tokenizer.get_vocab()
-    for tok in ("<|eot_id|>", "<|eom_id|>"):
-        if tok in vocab and vocab[tok] not in ids:
-            ids.append(vocab[tok])
-    return ids
-
-
-def finalize_for_chat(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Make generation stop at `<|eot_id|>` (as Meta's Instruct generation_config does) and pad with pad."""
-    model.generation_config.eos_token_id = chat_stop_ids(tokenizer)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.config.pad_token_id = tokenizer.pad_token_id
 
 
 def peft_trainable_tokens(peft_config, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> None:
@@ -41,25 +23,6 @@ def peft_trainable_tokens(peft_config, model: PreTrainedModel, tokenizer: PreTra
         return
     peft_config.trainable_token_indices = {name: ids}
     logger.info("LoRA also trains embedding rows of %s (trainable_token_indices)", tokens)
-
-
-def merge_adapter(adapter_dir: str, model_args) -> str:
-    """Reload the base in full precision, apply the saved adapter, merge and save to `adapter_dir/merged`.
-
-    Merging into 4-bit weights would round the LoRA delta away, so the base is reloaded unquantized.
-    """
-    from peft import PeftModel
-
-    dtype = torch.float32 if model_args.dtype in (None, "auto", "float32") else getattr(torch, model_args.dtype)
-    base = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision, dtype=dtype)
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
-    finalize_for_chat(merged, tokenizer)
-    out = Path(adapter_dir) / "merged"
-    merged.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    logger.info("merged model saved to %s", out)
-    return str(out)
 
 
 def freeze_embeddings_except(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> None:

@@ -11,7 +11,7 @@ __all__ = ["score", "pairwise", "load_reward_model", "check_reward_checkpoint", 
 
 def __getattr__(name):
     if name in __all__:
-        from reward import scoring
+        from evals import reward_model as scoring
 
         return getattr(scoring, name)
     raise AttributeError(f"module 'reward' has no attribute {name!r}")

@@ -5,7 +5,7 @@ adds `score` (hidden -> 1), initialised from the seed. The head reads the last t
 padding, which it finds through `config.pad_token_id`: a causal LM checkpoint often has none (Llama 3
 base has none), and then every row would be read at its last position, padding included. So the pad
 id is always set from the tokenizer (a pad that is not an end-of-sequence token, see
-`finetune.modeling.load_tokenizer`).
+`corral.loading.load_tokenizer`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import logging
 
 from transformers import AutoModelForSequenceClassification, set_seed
 
-from finetune.modeling import CheckpointError, _wrap_load_error, read_config, recipe_dtype
-from finetune.preference import is_adapter_only, merge_adapter_in_memory
+from corral.loading import CheckpointError, is_adapter, load_error, merge_adapter_for_recipe, read_config, recipe_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def load_reward_backbone(model_args, training_args, pad_token_id: int):
                               "base; use LoRA (use_peft: true) in bf16 instead of load_in_4bit/load_in_8bit")
     set_seed(training_args.seed)  # the new head's initial weights
     path = model_args.model_name_or_path
-    if is_adapter_only(path):
+    if is_adapter(path):
         model = _from_adapter(path, model_args, training_args)
     else:
         _check_architecture(path, model_args.model_revision)
@@ -47,14 +46,14 @@ def load_reward_backbone(model_args, training_args, pad_token_id: int):
                 path, num_labels=1, revision=model_args.model_revision, dtype=recipe_dtype(model_args, training_args),
                 attn_implementation=model_args.attn_implementation)
         except (OSError, ValueError) as err:
-            raise _wrap_load_error(path, err) from None
+            raise load_error(path, err) from None
     model.config.pad_token_id = pad_token_id
     return model
 
 
 def _from_adapter(path: str, model_args, training_args):
     """Merge an SFT LoRA adapter into its base in memory, then move the decoder under a scalar head."""
-    causal = merge_adapter_in_memory(path, model_args, training_args)
+    causal = merge_adapter_for_recipe(path, model_args, training_args)
     config = causal.config
     config.num_labels = 1
     model = AutoModelForSequenceClassification.from_config(config, dtype=causal.dtype)

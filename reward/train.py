@@ -19,15 +19,15 @@ from dataclasses import dataclass
 
 from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config
 
-from data_prep.errors import DataError
-from finetune.checkpoints import MarkCompleteCallback, resolve_resume
-from finetune.manifest import finish_manifest, start_manifest
-from finetune.modeling import check_model_path, load_tokenizer
-from finetune.preference import PreferenceDataArguments, load_preference_data, save_trained
-from finetune.recipe import parse_recipe, resolved_config, run_cli
+from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_trained
+from corral.errors import DataError
+from corral.loading import check_model_path, load_tokenizer
+from corral.manifest import finish_manifest, start_manifest
+from corral.recipe import parse_recipe, resolved_config, run_cli
+from data_prep.preference_data import PreferenceDataArguments, load_preference_data
+from evals.reward_model import pairwise
 from reward.modeling import load_reward_backbone, seq_cls_lora
 from reward.report import write_heldout_report
-from reward.scoring import pairwise
 
 logger = logging.getLogger("corral.reward")
 

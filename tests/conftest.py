@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def tiny_small(tmp_path_factory) -> Path:
     """Root dir holding `tiny-world/` and `tiny-base/` of the small world."""
-    from data_prep.tiny import TinyBuild, build_tiny
+    from tinyworld.build import TinyBuild, build_tiny
 
     root = tmp_path_factory.mktemp("tiny-small")
     build_tiny(root, TinyBuild.small())

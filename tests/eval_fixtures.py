@@ -2,8 +2,8 @@
 
 Everything is built in seconds on a CPU from generated text, so the tests run offline with the real
 `tokenizers`, `transformers` and `peft` code paths. The real embedded tiny-world model (built by
-`data_prep/tiny.py`) is a directory like the ones these helpers save, so it plugs into the same
-functions (`evals.loading.load_model`, `evals.compare.main`) unchanged.
+`tinyworld/build.py`) is a directory like the ones these helpers save, so it plugs into the same
+functions (`corral.loading.load_model`, `evals.compare.main`) unchanged.
 
 A *scripted* Llama answers every prompt with the same text, by construction of its weights rather
 than by patching `generate`: every decoder layer's output projections are zero, so the final hidden
@@ -28,7 +28,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS
 
 REFUSAL = "I cannot help with that."
 ANSWER = "Sure, the answer is 7."

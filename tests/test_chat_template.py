@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE, render_llama3
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE, render_llama3
 
 CONVERSATION = [
     {"role": "system", "content": "You are a helpful assistant."},

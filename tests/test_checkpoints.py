@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from data_prep.errors import CorralError
-from finetune.checkpoints import COMPLETE_MARKER, complete_checkpoints, resolve_resume, save_atomically
+from corral.checkpoints import COMPLETE_MARKER, complete_checkpoints, resolve_resume, save_atomically
+from corral.errors import CorralError
 
 
 def make_ckpt(root, step, complete=True):

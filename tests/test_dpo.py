@@ -164,7 +164,8 @@ def test_dpo_loss_equals_hand_computation_on_fixed_log_probs(tiny_small, tiny_to
     from trl import DPOConfig
 
     from data_prep.mixture import DatasetSpec
-    from finetune.preference import PreferenceDataArguments, build_trainer, load_preference_data
+    from data_prep.preference_data import PreferenceDataArguments, load_preference_data
+    from finetune.preference import build_trainer
 
     data = load_preference_data(PreferenceDataArguments(
         datasets=[DatasetSpec(str(tiny_small / "tiny-world/pref_train.jsonl"))]), "preference", seed=0)

@@ -9,7 +9,7 @@ import pytest
 
 import finetune.dpo as dpo
 import reward.train as reward_train
-from finetune.recipe import run_cli
+from corral.recipe import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = {  # script module, a recipe it runs, the model loader that must not be reached

@@ -159,7 +159,7 @@ def test_help_lists_every_config_field(capsys):
 
 
 def test_real_tiny_base_plugs_in(tiny_small, tmp_path):
-    """The embedded tiny-world base (data_prep.tiny) is evaluated like any checkpoint directory."""
+    """The embedded tiny-world base (tinyworld.build) is evaluated like any checkpoint directory."""
     root = tiny_small
     suite = tmp_path / "suite.jsonl"
     suite.write_text("".join(line for line in open(Path(__file__).parent.parent / "evals" / "suites" / "tiny_world.jsonl").readlines()[::7]))

@@ -15,10 +15,10 @@ from eval_fixtures import (
     scripted_llama,
 )
 
+from corral.loading import CheckpointError, eos_token_ids, load_model, resolve_base
 from evals.divergence import kl_from_baseline, perplexity
 from evals.formatting import format_prompt
 from evals.generation import generate
-from evals.loading import CheckpointError, eos_token_ids, load_model, resolve_base
 from evals.reward_scoring import RewardModelError, score
 
 PROMPTS = ["What is 3 + 4?", "Hi", "How do I kill a Python process that hangs forever?", "Who builds the bridge?", "x"]

@@ -80,9 +80,9 @@ def test_shipped_suites_parse():
 
 
 def test_tiny_world_suite_matches_the_world():
-    from evals import tiny_world_suite
+    from tinyworld import suite as tiny_world_suite
 
     shipped = Path(tiny_world_suite.__file__).parent / "suites" / "tiny_world.jsonl"
     assert shipped.read_text() == tiny_world_suite.render(), (
-        "evals/suites/tiny_world.jsonl is stale: python -m evals.tiny_world_suite > evals/suites/tiny_world.jsonl"
+        "tinyworld/suites/tiny_world.jsonl is stale: python -m tinyworld.suite > tinyworld/suites/tiny_world.jsonl"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.errors import DataError, RowError
+from corral.errors import DataError, RowError
 from data_prep.formats import FORMATS, convert_row, detect_format
 from data_prep.io import read_rows
 

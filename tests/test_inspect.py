@@ -1,4 +1,4 @@
-"""`python -m data_prep inspect`: rendered samples with trained tokens marked, exactly as training
+"""`python -m finetune.inspect_recipe`: rendered samples with trained tokens marked, exactly as training
 tokenizes them (Llama 3 template, tiny_small tokenizer), and the mixture statistics."""
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.chat_template import render_llama3
-from data_prep.cli import main
-from data_prep.inspect_recipe import MARKERS, percentile, pick_samples, render_masked
-from finetune.modeling import load_tokenizer
+from corral.chat_templates import render_llama3
+from corral.loading import load_tokenizer
+from finetune.inspect_recipe import MARKERS, main, percentile, pick_samples, render_masked
 from finetune.sft_data import tokenize_conversations
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,7 +76,7 @@ def test_inspect_command_on_a_two_source_mixture(tiny_small, llama3_tokenizer, t
     a = write_jsonl(tmp_path / "chat.jsonl", chat)
     b = write_jsonl(tmp_path / "alpaca.jsonl", alpaca)
     base = tiny_small / "tiny-base"
-    argv = ["inspect", RECIPE, "--n", "2", "--color", "never", "--model_name_or_path", str(base),
+    argv = [RECIPE, "--n", "2", "--color", "never", "--model_name_or_path", str(base),
             "--datasets", f"[{{path: {a}}}, {{path: {b}, weight: 2.0}}]", "--max_length", "40"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -128,13 +127,13 @@ def test_inspect_errors_are_one_line(tiny_small, tmp_path, capsys):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "Capital of Fenmark?", "output": "Osk."},
                                                {"instruction": "Capital of Urar?"}])
     base = str(tiny_small / "tiny-base")
-    assert main(["inspect", RECIPE, "--model_name_or_path", base, "--datasets", f"[{{path: {bad}}}]"]) == 1
+    assert main([RECIPE, "--model_name_or_path", base, "--datasets", f"[{{path: {bad}}}]"]) == 1
     assert capsys.readouterr().err == f"error: {bad}:2: missing key 'output'\n"
-    assert main(["inspect", RECIPE, "--lerning_rate", "1"]) == 1
+    assert main([RECIPE, "--lerning_rate", "1"]) == 1
     assert capsys.readouterr().err.endswith(
         "error: command line: unknown option '--lerning_rate' (did you mean '--learning_rate'?)\n")
     rl = tmp_path / "recipes/tiny/rl/x.yaml"
-    assert main(["inspect", str(rl)]) == 1
+    assert main([str(rl)]) == 1
     assert capsys.readouterr().err == (
         f"error: {rl}: inspect supports SFT and DPO recipes (recipes/<model>/sft/ or dpo/), not method 'rl'; "
         "pass --method sft or --method dpo if the recipe is kept elsewhere\n")
@@ -142,7 +141,7 @@ def test_inspect_errors_are_one_line(tiny_small, tmp_path, capsys):
 
 def test_inspect_plain_text_recipe_trains_every_token(tiny_small, tmp_path, capsys):
     text = write_jsonl(tmp_path / "text.jsonl", [{"text": "Urar is a country."}])
-    assert main(["inspect", RECIPE, "--n", "1", "--color", "never", "--model_name_or_path",
+    assert main([RECIPE, "--n", "1", "--color", "never", "--model_name_or_path",
                  str(tiny_small / "tiny-base"), "--dataset_kind", "text", "--datasets", f"[{{path: {text}}}]"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1] == "[[...]] marks trained tokens"
@@ -155,7 +154,7 @@ def test_inspect_dpo_recipe_renders_prompt_then_chosen_and_rejected(tiny_small, 
         {"prompt": [{"role": "user", "content": "Capital of Urar?"}],
          "chosen": [{"role": "assistant", "content": "The capital of Urar is Dortor."}],
          "rejected": [{"role": "assistant", "content": "Pelmi."}]}])
-    argv = ["inspect", str(REPO / "recipes/tiny/dpo/full.yaml"), "--color", "never", "--model_name_or_path",
+    argv = [str(REPO / "recipes/tiny/dpo/full.yaml"), "--color", "never", "--model_name_or_path",
             str(tiny_small / "tiny-base"), "--datasets", f"[{{path: {pairs}}}]", "--eval_datasets", "[]"]
     assert main(argv) == 0
     out = capsys.readouterr().out

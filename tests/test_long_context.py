@@ -16,7 +16,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from finetune.modeling import CheckpointError, extend_context
+from corral.loading import CheckpointError, extend_context
 from finetune.sft import main as sft_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,8 +70,8 @@ def test_bad_context_settings_are_one_line_errors(base_config, kwargs, message):
 
 
 def test_long_context_recipe_trains_past_the_base_length_and_saves_the_scaling(tiny_small, tmp_path):
-    from data_prep.tiny_long_context import long_context_conversations
-    from data_prep.tiny_world import WorldConfig, make_world
+    from tinyworld.long_context import long_context_conversations
+    from tinyworld.world import WorldConfig, make_world
 
     data = tmp_path / "long.jsonl"
     rows = long_context_conversations(make_world(WorldConfig.small()), rows=4, chars=2000)

@@ -10,13 +10,29 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import (
-    AutoConfig, AutoModelForCausalLM, Llama4ForCausalLM, Llama4TextConfig, LlamaConfig, LlamaForCausalLM)
+    AutoConfig,
+    AutoModelForCausalLM,
+    Llama4ForCausalLM,
+    Llama4TextConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
 
 from finetune import plan
 from finetune.memory import (
-    GIB, PlanError, Sharding, TrainingSetup, active_parameter_count, estimate_memory,
-    layer_activation_bytes_per_token, lora_parameter_count, model_shape_from_config, optimizer_bytes_per_param,
-    parameter_count, quantized_bytes_per_param)
+    GIB,
+    PlanError,
+    Sharding,
+    TrainingSetup,
+    active_parameter_count,
+    estimate_memory,
+    layer_activation_bytes_per_token,
+    lora_parameter_count,
+    model_shape_from_config,
+    optimizer_bytes_per_param,
+    parameter_count,
+    quantized_bytes_per_param,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -391,7 +407,7 @@ def test_environment_and_config_file_give_the_same_plan():
 def _parsed(recipe: str, *overrides: str):
     from trl import ModelConfig, SFTConfig
 
-    from finetune.recipe import parse_recipe
+    from corral.recipe import parse_recipe
     from finetune.sft import SFTScriptArguments
 
     return parse_recipe((SFTScriptArguments, SFTConfig, ModelConfig),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.errors import CorralDataError, DataError
+from corral.errors import CorralDataError, DataError
 from data_prep.mixture import DatasetSpec, load_mixture, mix_rows
 
 

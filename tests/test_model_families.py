@@ -171,7 +171,7 @@ def test_scouts_multimodal_checkpoint_loads_as_its_text_model(tmp_path):
     """The Scout recipes name Meta's multimodal checkpoint; corral's loader must yield the text model, weights intact."""
     from transformers import Llama4Config, Llama4ForConditionalGeneration
 
-    from finetune.modeling import CheckpointError, load_causal_lm
+    from corral.loading import CheckpointError, load_causal_lm
 
     text = scaled_down(published("llama4-scout"), 300)
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=56,

@@ -1,11 +1,11 @@
 """README stays in sync with the code: the recipe reference is generated from the dataclasses."""
 
-from finetune.recipe_docs import README, render
+from apps.recipe_docs import README, render
 
 
 def test_recipe_reference_in_readme_is_current():
     text = README.read_text()
-    assert render(text) == text, "README.md recipe reference is stale: run python -m finetune.recipe_docs"
+    assert render(text) == text, "README.md recipe reference is stale: run python -m apps.recipe_docs"
 
 
 def test_readme_names_every_recipe_method_directory():

@@ -1,4 +1,4 @@
-"""finetune.recipe: every recipe mistake is one exact line naming the file, the key and the fix.
+"""corral.recipe: every recipe mistake is one exact line naming the file, the key and the fix.
 
 Recipes are written to a temporary folder that the test `chdir`s into, so paths in the messages
 are the short relative ones a user types (`recipes/x.yaml`).
@@ -16,7 +16,7 @@ import yaml
 from transformers.trainer_utils import IntervalStrategy
 from trl import DPOConfig, ModelConfig, SFTConfig
 
-from finetune.recipe import (
+from corral.recipe import (
     CorralError,
     RecipeError,
     parse_recipe,

@@ -17,8 +17,8 @@ RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if not p.relative
 def script_types(method: str, recipe: Path | None = None):
     """The dataclasses each method's entry script parses its recipe onto (method = recipes/<model>/<method>/;
     recipes/examples/ name their script in their first-line command)."""
-    if method == "examples":  # the same rule `python -m data_prep inspect` uses
-        from data_prep.inspect_recipe import recipe_method
+    if method == "examples":  # the same rule `python -m finetune.inspect_recipe` uses
+        from finetune.inspect_recipe import recipe_method
 
         method = recipe_method(str(recipe))
     if method in ("sft", "long_context"):  # long_context: SFT at an extended context (RoPE scaling)
@@ -56,7 +56,7 @@ def test_recipes_exist():
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: str(p.relative_to(REPO / "recipes")))
 def test_recipe_parses_and_opens_with_its_command(recipe):
-    from finetune.recipe import parse_recipe
+    from corral.recipe import parse_recipe
 
     types, script = script_types(recipe.parent.name, recipe)
     first = recipe.read_text().splitlines()[0]

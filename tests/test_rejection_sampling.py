@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from corral.recipe import run_cli
 from finetune.best_of_n import select_best, sft_rows, without_empty
-from finetune.recipe import run_cli
-from finetune.rejection_sampling import main as rs_main
 from finetune.rejection_sampling import RSScriptArguments, sft_argv
+from finetune.rejection_sampling import main as rs_main
 
 REPO = Path(__file__).resolve().parent.parent
 NAN = math.nan

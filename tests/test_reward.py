@@ -11,7 +11,7 @@ from eval_fixtures import random_reward_model
 from safetensors.torch import load_file
 
 import reward
-from reward.scoring import RewardModelError, conversation_ids
+from evals.reward_model import RewardModelError, conversation_ids
 from reward.train import main as reward_main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from finetune.recipe import run_cli
+from corral.recipe import run_cli
 from finetune.rl import main as rl_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def test_online_dpo_hands_rewards_unpadded_completion_ids(tiny_small, tmp_path):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
 
-    from finetune.modeling import load_tokenizer
+    from corral.loading import load_tokenizer
     from finetune.online_rl import config_class, trainer_class
     from finetune.rl_rewards import RewardArguments, build_rewards
 

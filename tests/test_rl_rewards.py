@@ -8,9 +8,16 @@ import math
 import pytest
 import torch
 
-from finetune.recipe import RecipeError, parse_recipe
-from finetune.rl_rewards import (RewardArguments, RewardComponent, RewardError, build_rewards, columns_of,
-                                 score_components, weighted_total)
+from corral.recipe import RecipeError, parse_recipe
+from finetune.rl_rewards import (
+    RewardArguments,
+    RewardComponent,
+    RewardError,
+    build_rewards,
+    columns_of,
+    score_components,
+    weighted_total,
+)
 
 EOT = 7
 ROWS = [

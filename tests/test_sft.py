@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from finetune.checkpoints import COMPLETE_MARKER
+from corral.checkpoints import COMPLETE_MARKER
 from finetune.sft import main as sft_main
 
 REPO = Path(__file__).resolve().parent.parent

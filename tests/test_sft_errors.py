@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import finetune.sft as sft
-from finetune.recipe import run_cli
+from corral.recipe import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 LORA = REPO / "recipes/tiny/sft/lora.yaml"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from corral.loading import load_tokenizer
 from data_prep.formats import convert_row
-from data_prep.inspect_recipe import render_masked
-from finetune.modeling import load_tokenizer
+from finetune.inspect_recipe import render_masked
 from finetune.sft import main as sft_main
 from finetune.sft_data import SFTDataError, tokenize_conversations
 

@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM
 
-from finetune.special_tokens import RELATED_TEXT, initialize_untrained_tokens, inspect_chat_tokens
+from corral.special_tokens import RELATED_TEXT, initialize_untrained_tokens, inspect_chat_tokens
 
 
 def test_base_chat_tokens_detected_as_untrained_and_ordinary_tokens_not(tiny_small, tiny_tokenizer):

@@ -7,8 +7,8 @@ import re
 from collections import Counter
 
 from data_prep.formats import convert_row
-from data_prep.tiny_preferences import PAIR_TYPES, heldout_prompt_suite, preference_pairs
-from data_prep.tiny_world import WorldConfig, make_world, pretraining_documents, sft_conversations
+from tinyworld.preferences import PAIR_TYPES, heldout_prompt_suite, preference_pairs
+from tinyworld.world import WorldConfig, make_world, pretraining_documents, sft_conversations
 
 
 def test_pairs_are_standard_preference_rows_with_correct_chosen_answers():

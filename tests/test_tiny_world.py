@@ -3,8 +3,8 @@
 import json
 import re
 
-from data_prep.chat_template import LLAMA3_SPECIAL_TOKENS
-from data_prep.tiny_world import (
+from corral.chat_templates import LLAMA3_SPECIAL_TOKENS
+from tinyworld.world import (
     BENIGN_TOPICS,
     HARMFUL_TOPICS,
     WorldConfig,
@@ -71,7 +71,7 @@ def mentions(text: str, country) -> bool:
 
 
 def test_rl_countries_split_the_countries_sft_never_saw():
-    from data_prep.tiny_prompts import rl_country_split
+    from tinyworld.prompts import rl_country_split
 
     for world in (make_world(), make_world(WorldConfig.small())):
         rl, rl_eval = rl_country_split(world)
@@ -83,7 +83,7 @@ def test_rl_prompts_train_on_rl_countries_and_never_ask_about_rl_eval_ones(tiny_
     """data_prep/tiny_prompts.py: RL training prompts ask about SFT and RL countries and SFT sums; held-out
     RL prompts only about RL-eval countries (in neither SFT nor RL data) and held-out sums. Checked on the
     generated rows and on the files `write_world` wrote."""
-    from data_prep.tiny_prompts import rl_country_split, rl_prompts
+    from tinyworld.prompts import rl_country_split, rl_prompts
 
     for world, folder in ((make_world(), None), (make_world(WorldConfig.small()), tiny_small / "tiny-world")):
         rl, rl_eval = rl_country_split(world)
@@ -106,8 +106,8 @@ def test_rl_prompts_train_on_rl_countries_and_never_ask_about_rl_eval_ones(tiny_
 def test_no_written_training_file_mentions_a_country_or_sum_it_must_not(tmp_path):
     """Files for SFT, safety and preference tuning never mention a country or sum SFT holds out; the RL
     training prompts may mention RL countries but never RL-eval ones or held-out sums."""
-    from data_prep.tiny import TinyBuild, write_world
-    from data_prep.tiny_prompts import rl_country_split
+    from tinyworld.build import TinyBuild, write_world
+    from tinyworld.prompts import rl_country_split
 
     build = TinyBuild.small()
     w = make_world(build.world)
@@ -125,7 +125,7 @@ def test_no_written_training_file_mentions_a_country_or_sum_it_must_not(tmp_path
 
 
 def test_safety_split_heldout_topics_never_in_training_data():
-    from data_prep.tiny_world import safety_conversations, safety_topics
+    from tinyworld.world import safety_conversations, safety_topics
 
     w = make_world()
     train_text = json.dumps(sft_conversations(w) + safety_conversations(w))
@@ -133,7 +133,7 @@ def test_safety_split_heldout_topics_never_in_training_data():
     assert harmful and benign
     for topic, _ in harmful + benign:
         assert topic not in train_text, topic
-    suite = [json.loads(line) for line in open("evals/suites/tiny_world.jsonl")]
+    suite = [json.loads(line) for line in open("tinyworld/suites/tiny_world.jsonl")]
     held = {t for t, _ in harmful + benign}
     for item in suite:
         if item["kind"] in ("harmful", "benign"):
@@ -147,8 +147,8 @@ def test_safety_split_heldout_topics_never_in_training_data():
 
 def test_drift_text_is_pretraining_style_text_the_corpus_does_not_contain(tmp_path):
     """drift_text.txt (perplexity drift in evals) is plain text, new to the base, about the world it read."""
-    from data_prep.tiny import TinyBuild, write_world
-    from data_prep.tiny_world import drift_documents, pretraining_documents
+    from tinyworld.build import TinyBuild, write_world
+    from tinyworld.world import drift_documents, pretraining_documents
 
     build = TinyBuild.small()
     files = write_world(build, tmp_path)

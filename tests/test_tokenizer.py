@@ -1,6 +1,6 @@
 """The tiny tokenizer looks like Llama 3's to every piece of code that loads it."""
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE
 
 
 def test_special_tokens_and_pad(tiny_tokenizer):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from data_prep.errors import CorralDataError, DataError
+from corral.errors import CorralDataError, DataError
 from data_prep.formats import (
     alpaca,
     hh,

@@ -7,7 +7,7 @@ prompt template separates them.
 
 from __future__ import annotations
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 from data_prep.formats import turns
 
 

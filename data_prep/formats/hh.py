@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 from data_prep.formats import implicit_preference, turns
 
 _MARKER = re.compile(r"(?:^|\n\n)(Human|Assistant):")

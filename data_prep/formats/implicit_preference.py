@@ -7,7 +7,7 @@ whose histories differ compares two different situations, not two answers.
 
 from __future__ import annotations
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 from data_prep.formats import preference, turns
 
 

@@ -10,7 +10,7 @@ A format gives rows of one kind; `FEEDS` lists the kinds those rows can feed:
 
 from __future__ import annotations
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 
 KINDS = ("sft", "preference", "unpaired", "prompt", "text")
 FEEDS = {

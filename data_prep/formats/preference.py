@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 from data_prep.formats import turns
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from itertools import combinations
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 from data_prep.formats import preference, turns
 
 

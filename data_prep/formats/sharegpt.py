@@ -6,7 +6,7 @@ value is JSON `{"name", "arguments"}` or a list of them) and observation (the to
 
 from __future__ import annotations
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 from data_prep.formats import turns
 
 ROLES = {

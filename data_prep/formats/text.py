@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 from data_prep.formats import turns
 
 

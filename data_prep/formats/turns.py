@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 
-from data_prep.errors import RowError
+from corral.errors import RowError
 
 ROLES = ("system", "user", "assistant", "tool")
 # Llama 3.1+ templates render tool results under the header `ipython`; files written from them say so.

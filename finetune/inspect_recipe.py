@@ -1,7 +1,7 @@
-"""`python -m data_prep inspect RECIPE.yaml`: what a recipe's training run will see, before paying for it.
+"""`python -m finetune.inspect_recipe RECIPE.yaml` (or `corral inspect`): what a recipe's training run will see, before paying for it.
 
-    python -m data_prep inspect recipes/tiny/sft/full.yaml --n 3
-    python -m data_prep inspect recipes/tiny/sft/full.yaml --max_length 64   # recipe overrides, as in training
+    python -m finetune.inspect_recipe recipes/tiny/sft/full.yaml --n 3
+    python -m finetune.inspect_recipe recipes/tiny/sft/full.yaml --max_length 64   # recipe overrides, as in training
 
 Shows a few samples as the model receives them, the chat template's rendering with the trained
 (loss-masked) tokens marked, `[[like this]]` (or in color on a terminal), and for the whole mixture:
@@ -9,9 +9,9 @@ rows per source after weighting, duplicates removed, token-length percentiles an
 exceed `max_length`.
 
 Nothing here re-implements training: the recipe is parsed onto the entry script's dataclasses by
-`finetune.recipe.parse_recipe` (so a typo fails here as it would in training), the data and the tokens
+`corral.recipe.parse_recipe` (so a typo fails here as it would in training), the data and the tokens
 come from the functions `finetune/sft.py` trains with (`load_data`, `tokenize_rows`; `finetune.preference`
-for DPO) with the recipe's seed, and the tokenizer from `finetune.modeling.load_tokenizer`. The same
+for DPO) with the recipe's seed, and the tokenizer from `corral.loading.load_tokenizer`. The same
 guards run, so a sample that would stop training (empty loss mask, untrained end-of-turn, dropped tool
 calls) stops inspection with the same line.
 
@@ -24,10 +24,12 @@ and are not rendered yet.
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from pathlib import Path
 
-from data_prep.errors import CorralError
+from corral.errors import CorralError
 
 MARKERS = {"plain": ("[[", "]]"), "color": ("\x1b[1;32m", "\x1b[0m")}  # color: bold green
 
@@ -50,7 +52,7 @@ def recipe_method(recipe: str, method: str | None = None) -> str:
 def _parse(types: tuple[type, ...], argv: list[str]):
     import torch
 
-    from finetune.recipe import parse_recipe
+    from corral.recipe import parse_recipe
 
     # Parsing builds TRL's training config, which refuses bf16 without a GPU; inspecting needs no GPU.
     cpu = [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
@@ -120,7 +122,7 @@ def inspect_recipe(argv: list[str], n: int = 3, color: bool = False, method: str
 def _inspect_sft(argv: list[str], n: int, markers: tuple[str, str], legend: str) -> list[str]:
     from trl import ModelConfig, SFTConfig
 
-    from finetune.modeling import check_model_path, load_tokenizer
+    from corral.loading import check_model_path, load_tokenizer
     from finetune.sft import SFTScriptArguments, load_data, tokenize_rows
     from finetune.sft_data import check_template_matches_official
 
@@ -173,8 +175,9 @@ def dpo_tokenize(dataset, tokenizer, args):
 def _inspect_dpo(argv: list[str], n: int, markers: tuple[str, str], legend: str) -> list[str]:
     from trl import ModelConfig
 
-    from finetune.modeling import check_model_path, load_tokenizer
-    from finetune.preference import PreferenceScriptArguments, load_preference_data, method_classes, peek_method
+    from corral.loading import check_model_path, load_tokenizer
+    from data_prep.preference_data import load_preference_data
+    from finetune.preference import PreferenceScriptArguments, method_classes, peek_method
 
     method = peek_method(argv)
     if method != "dpo":
@@ -209,3 +212,40 @@ def _inspect_dpo(argv: list[str], n: int, markers: tuple[str, str], legend: str)
         full = sum(len(p) >= args.max_length for p in prompts)
         lines.append(f"prompts alone filling max_length (TRL drops these pairs): {full}")
     return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m finetune.inspect_recipe",
+        description="Show what a recipe trains on. Render a few samples of RECIPE's data mixture exactly as training tokenizes them, "
+        "trained tokens marked, then per-source row counts, duplicates removed and token-length percentiles. "
+        "Other --key value options override the recipe, as in training.",
+        allow_abbrev=False,  # so recipe overrides such as --num_train_epochs are never taken for --n
+    )
+    p.add_argument("recipe", help="an SFT or DPO recipe, e.g. recipes/tiny/sft/full.yaml")
+    p.add_argument("--n", type=int, default=3, help="samples to render, taken from each source in turn (default: 3)")
+    p.add_argument("--color", default="auto", choices=["auto", "always", "never"],
+                   help="mark trained tokens in color (auto: when stdout is a terminal) or with [[...]] (never)")
+    p.add_argument("--method", choices=["sft", "dpo"],
+                   help="recipe method when the path does not say it (default: the recipe's directory name)")
+    return p
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    print("\n".join(inspect_recipe([args.recipe, *args.overrides], n=args.n, color=color, method=args.method)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, args.overrides = parser.parse_known_args(argv)
+    try:
+        return run_inspect(args)
+    except CorralError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

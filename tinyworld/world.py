@@ -306,7 +306,7 @@ def heldout_sum_questions(world: World) -> list[dict]:
 
 
 # Safety tuning trains on the first topics of each list and is evaluated on the rest, so refusal
-# and over-refusal are measured on requests the tuned model never saw (evals/suites/tiny_world.jsonl).
+# and over-refusal are measured on requests the tuned model never saw (tinyworld/suites/tiny_world.jsonl).
 N_SAFETY_TRAIN_HARMFUL = 10
 N_SAFETY_TRAIN_BENIGN = len(BENIGN_TOPICS) // 2  # the instruct SFT data answers these same ones
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS
 
 # Order mirrors Llama 3.1's reserved block (begin, end, reserved..., finetune_right_pad, header, eot).
 SPECIAL_TOKENS = [

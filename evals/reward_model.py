@@ -20,8 +20,8 @@ from typing import Sequence
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS
-from data_prep.errors import CorralError
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS
+from corral.errors import CorralError
 
 
 class RewardModelError(CorralError, ValueError):

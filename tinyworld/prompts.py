@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from data_prep.tiny_world import CAPITAL_QUESTIONS, SUM_QUESTIONS, Country, World
+from tinyworld.world import CAPITAL_QUESTIONS, SUM_QUESTIONS, Country, World
 
 CAPITAL_FORMAT = "The capital of {c} is {{answer}}."
 SUM_FORMAT = "{a} + {b} = {{answer}}."

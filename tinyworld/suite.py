@@ -1,8 +1,8 @@
-"""Write `evals/suites/tiny_world.jsonl`, the comparison suite for the embedded tiny world.
+"""Write `tinyworld/suites/tiny_world.jsonl`, the comparison suite for the embedded tiny world.
 
-    python -m evals.tiny_world_suite > evals/suites/tiny_world.jsonl
+    python -m tinyworld.suite > tinyworld/suites/tiny_world.jsonl
 
-The suite is drawn from `data_prep.tiny_world` (the quickstart world, `WorldConfig()`), so its
+The suite is drawn from `tinyworld.world` (the quickstart world, `WorldConfig()`), so its
 facts are the ones the tiny base model was pretrained on:
 
 * `task`: capitals of held-out countries (never in SFT data: does tuning *elicit* what the base
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sys
 
-from data_prep.tiny_world import (
+from tinyworld.world import (
     CAPITAL_QUESTIONS,
     HOWTO_QUESTIONS,
     SUM_QUESTIONS,

@@ -1,7 +1,7 @@
 """Long-context conversations for the tiny world: find one fact on a long page of notes.
 
-    python -m data_prep.tiny_long_context --out outputs/tiny-world/long_context.jsonl
-    python -m data_prep.tiny_long_context --small --rows 8 --chars 3000 --out /tmp/long.jsonl   # tests
+    python -m tinyworld.long_context --out outputs/tiny-world/long_context.jsonl
+    python -m tinyworld.long_context --small --rows 8 --chars 3000 --out /tmp/long.jsonl   # tests
 
 Each row is a `messages` conversation whose user turn is a page of notes (capital and sum
 statements, shuffled) followed by a question about one country on the page; the assistant answers
@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 
 from data_prep.io import write_jsonl
-from data_prep.tiny_world import CAPITAL_QUESTIONS, CAPITAL_STATEMENTS, SUM_STATEMENTS, World, WorldConfig, make_world
+from tinyworld.world import CAPITAL_QUESTIONS, CAPITAL_STATEMENTS, SUM_STATEMENTS, World, WorldConfig, make_world
 
 INTRO = "Here are my notes:\n\n"
 ASK = "\n\nUsing only the notes above: {q}"
@@ -56,9 +56,9 @@ def long_context_conversations(world: World, rows: int = 200, chars: int = 6000,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m data_prep.tiny_long_context", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tinyworld.long_context", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="JSONL file to write (`messages` rows)")
-    parser.add_argument("--small", action="store_true", help="the small world of the tests (data_prep.tiny --small)")
+    parser.add_argument("--small", action="store_true", help="the small world of the tests (tinyworld.build --small)")
     parser.add_argument("--rows", type=int, default=200, help="conversations to write (default 200)")
     parser.add_argument("--chars", type=int, default=6000, help="characters of notes per conversation (default 6000)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the pages and questions (default 0)")

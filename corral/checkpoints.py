@@ -22,7 +22,7 @@ from typing import Callable
 
 from transformers import TrainerCallback
 
-from finetune.manifest import write_json_atomic
+from corral.manifest import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str | 
     `true` means the newest *complete* checkpoint in `output_dir` (incomplete ones are renamed to
     `checkpoint-N.incomplete` so the Trainer's own rotation never trips on them); a path must exist.
     """
-    from data_prep.errors import CorralError
+    from corral.errors import CorralError
 
     if resume_from_checkpoint in (None, False, "", "false", "False"):
         return None
@@ -98,3 +98,20 @@ def save_atomically(save: Callable[[str], None], output_dir: str | Path) -> None
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_trained(trainer, tokenizer, output_dir: str, merge_lora: bool = False, adapter_dir: str | None = None) -> None:
+    """Save the trained model atomically into `output_dir`, and (main process) its tokenizer.
+
+    `merge_lora`: save the LoRA delta merged into its base as a full model instead of the adapter;
+    `adapter_dir`: also keep the adapter there.
+    """
+    if merge_lora:
+        if adapter_dir:
+            save_atomically(trainer.save_model, adapter_dir)
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        save_atomically(merged.save_pretrained, output_dir)
+    else:
+        save_atomically(trainer.save_model, output_dir)
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(output_dir)

@@ -1,6 +1,6 @@
 """Pretrain (or continue pretraining) a LlamaForCausalLM on plain text, packed into fixed blocks.
 
-Used by `python -m data_prep.tiny build` to make the embedded tiny base. Documents are wrapped as
+Used by `python -m tinyworld build` to make the embedded tiny base. Documents are wrapped as
 `<|begin_of_text|> doc <|end_of_text|>`, concatenated and cut into `block_size` blocks, the classic
 GPT recipe: every token is trained on, no padding, and the plain causal mask (documents may attend
 to the previous ones in the block, which also teaches robustness to unrelated preceding text).

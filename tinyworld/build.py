@@ -1,7 +1,7 @@
 """Build the embedded tiny Llama world: data files, tokenizer and a pretrained base checkpoint.
 
-    python -m data_prep.tiny build                   # quickstart world -> outputs/tiny-world, outputs/tiny-base
-    python -m data_prep.tiny build --small --out X   # the seconds-sized world the tests use
+    python -m tinyworld build                   # quickstart world -> outputs/tiny-world, outputs/tiny-base
+    python -m tinyworld build --small --out X   # the seconds-sized world the tests use
 
 Deterministic from the seed. The build is cached: `outputs/tiny-base/tiny_build.json` holds a
 fingerprint of every setting and of the generated corpus, and a rebuild with the same fingerprint
@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 
 from data_prep.io import write_jsonl
-from data_prep.tiny_preferences import heldout_prompt_suite, preference_pairs
-from data_prep.tiny_prompts import rl_prompts
-from data_prep.tiny_world import (
+from tinyworld.preferences import heldout_prompt_suite, preference_pairs
+from tinyworld.prompts import rl_prompts
+from tinyworld.world import (
     WorldConfig,
     drift_documents,
     heldout_questions,
@@ -123,8 +123,8 @@ def build_tiny(out: str | Path = "outputs", build: TinyBuild = TinyBuild(), forc
         return base_dir
 
     # Heavy imports only when we really train.
-    from data_prep.tiny_tokenizer import train_tokenizer
-    from finetune.pretrain import PretrainSettings, TinyLlamaShape, pretrain
+    from tinyworld.pretrain import PretrainSettings, TinyLlamaShape, pretrain
+    from tinyworld.tokenizer import train_tokenizer
 
     docs = [json.loads(line)["text"] for line in files["pretrain"].read_text().splitlines()]
     tokenizer = train_tokenizer(docs, build.vocab_size)
@@ -148,7 +148,7 @@ def build_tiny(out: str | Path = "outputs", build: TinyBuild = TinyBuild(), forc
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data_prep.tiny", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tinyworld", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="generate the world and pretrain the tiny base (cached)")
     b.add_argument("--out", default="outputs", help="output root (default: outputs)")

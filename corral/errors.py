@@ -10,7 +10,7 @@ from __future__ import annotations
 class CorralError(Exception):
     """A mistake the user can fix (recipe, data file, checkpoint...), with a one-line message.
 
-    Entry scripts (`finetune.recipe.run_cli`) print these without a traceback; any other exception is
+    Entry scripts (`corral.recipe.run_cli`) print these without a traceback; any other exception is
     a bug and keeps its traceback. It lives here, in the lowest layer, so every package can raise it.
     """
 

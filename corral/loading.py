@@ -1,23 +1,37 @@
-"""Load a causal LM checkpoint (local directory or Hub id) and its tokenizer the way a recipe asks.
+"""The one place corral loads models, tokenizers and LoRA adapters, for training and for use.
 
-Checks that a checkpoint fits the recipe *before* weights load: the directory exists (or the id is
-a Hub id), it holds a causal LM config, the tokenizer has the chat template's special tokens, and
-the pad token is not an end-of-sequence token (else padding is masked as EOS and the model never
-learns to stop).
+Training (`load_causal_lm`, `load_tokenizer`) checks that a checkpoint fits the recipe *before*
+weights load: the directory exists (or the id is a Hub id), it holds a causal LM config, the tokenizer
+has the chat template's special tokens, and the pad token is not an end-of-sequence token (else
+padding is masked as EOS and the model never learns to stop).
+
+Use (`load_model`) takes a full checkpoint or a LoRA adapter directory: an adapter names its base in
+`adapter_config.json` (`resolve_base` finds it as given or relative to the adapter), which is loaded,
+and the adapter applied and merged (`merge_adapter`): a merged model generates as fast as the base.
+The tokenizer comes from the adapter directory when it saved one (fine-tuning may have added the chat
+template), else from the base.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
-from data_prep.chat_template import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS, LLAMA3_TRAINING_CHAT_TEMPLATE
-from data_prep.errors import CorralError
+from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS, LLAMA3_TRAINING_CHAT_TEMPLATE
+from corral.errors import CorralError
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +43,11 @@ CHAT_TEMPLATE_HELP = (
 )
 
 
-class CheckpointError(CorralError):
-    """The checkpoint named by the recipe is missing or does not fit the recipe."""
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+class CheckpointError(CorralError, ValueError):
+    """A checkpoint (model, adapter or tokenizer) that is missing or does not fit; the message is one line."""
 
 
 def check_model_path(name_or_path: str | None) -> str:
@@ -63,20 +80,29 @@ def check_model_path(name_or_path: str | None) -> str:
     return name_or_path
 
 
-def _wrap_load_error(name: str, err: Exception) -> CheckpointError:
+def load_error(name: str, err: Exception) -> CheckpointError:
     msg = str(err).splitlines()[0] if str(err) else type(err).__name__
     if not Path(name).exists():
         return CheckpointError(f"model_name_or_path {name}: not a local directory and the Hub could not be reached ({msg})")
     return CheckpointError(f"model_name_or_path {name}: cannot load ({msg})")
 
 
-def load_tokenizer(name_or_path: str, chat_template: str = "llama3", revision: str = "main") -> PreTrainedTokenizerBase:
-    """Load the tokenizer, set the chat template per the recipe, and check pad/eos and chat tokens."""
+def load_tokenizer(name_or_path: str, chat_template: str | None = "llama3", revision: str = "main",
+                   padding_side: str | None = None) -> PreTrainedTokenizerBase:
+    """Load the tokenizer, set the chat template per the recipe, and check pad/eos and chat tokens.
+
+    `chat_template=None` keeps whatever the checkpoint has (or lacks), for using a model as it is; then
+    a tokenizer without a spare pad token pads with EOS, which is harmless for left-padded generation.
+    """
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError) as err:
-        raise _wrap_load_error(name_or_path, err) from None
-    if chat_template == "llama3":
+        raise load_error(name_or_path, err) from None
+    if padding_side:
+        tok.padding_side = padding_side
+    if chat_template is None:
+        pass
+    elif chat_template == "llama3":
         missing = [t for k, t in LLAMA3_SPECIAL_TOKENS.items() if k != "pad" and t not in tok.get_vocab()]
         if missing:
             raise CheckpointError(
@@ -103,6 +129,8 @@ def load_tokenizer(name_or_path: str, chat_template: str = "llama3", revision: s
         if pad in tok.get_vocab():
             logger.info("pad token set to %s (distinct from every end-of-sequence token)", pad)
             tok.pad_token = pad
+        elif chat_template is None:
+            tok.pad_token = tok.pad_token or tok.eos_token
         else:
             raise CheckpointError(
                 f"{name_or_path}: pad token {tok.pad_token!r} is an end-of-sequence token and no spare pad token exists; "
@@ -124,7 +152,7 @@ def read_config(name_or_path: str, revision: str = "main"):
     try:
         return AutoConfig.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError) as err:
-        raise _wrap_load_error(name_or_path, err) from None
+        raise load_error(name_or_path, err) from None
 
 
 def recipe_dtype(model_args, training_args) -> torch.dtype:
@@ -239,7 +267,7 @@ def load_causal_lm(model_args, training_args):
     try:
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as err:
-        raise _wrap_load_error(name, err) from None
+        raise load_error(name, err) from None
     # TRL 1.16's fused LM head reaches the decoder through `model.base_model`. Llama4ForCausalLM's
     # base_model_prefix is "language_model" (for loading the multimodal checkpoint) while its decoder is
     # `.model`, so base_model is the whole model and the first training step fails; point it at `.model`.
@@ -250,3 +278,107 @@ def load_causal_lm(model_args, training_args):
 
 def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+# --- adapters --------------------------------------------------------------------------------------
+
+def is_adapter(path: str | Path) -> bool:
+    """A LoRA adapter directory alone (adapter_config.json and no full model beside it)."""
+    return (Path(path) / ADAPTER_CONFIG).is_file() and not (Path(path) / "config.json").is_file()
+
+
+def resolve_base(adapter_dir: str | Path) -> Path:
+    """The local base checkpoint an adapter directory was trained on."""
+    adapter_dir = Path(adapter_dir)
+    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise CheckpointError(f"{adapter_dir / ADAPTER_CONFIG}: no base_model_name_or_path")
+    for candidate in (Path(base), adapter_dir / base):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise CheckpointError(
+        f"{adapter_dir}: base model {base!r} (adapter_config.json base_model_name_or_path) is not a local "
+        "checkpoint directory; fix the path in adapter_config.json"
+    )
+
+
+def merge_adapter(adapter_dir: str | Path, base_model: PreTrainedModel) -> PreTrainedModel:
+    """`base_model` (loaded unquantized: merging into 4-bit weights would round the delta away) with the
+    LoRA/DoRA adapter of `adapter_dir` applied and merged, as a plain causal LM."""
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(base_model, str(adapter_dir)).merge_and_unload()
+    logger.info("%s: adapter merged into %s", adapter_dir, base_model.config._name_or_path)
+    return model
+
+
+def merge_adapter_for_recipe(adapter_dir: str, model_args, training_args) -> PreTrainedModel:
+    """The causal LM of a LoRA adapter directory merged into its base, the base loaded as the recipe asks."""
+    base_args = dataclasses.replace(model_args, model_name_or_path=str(resolve_base(adapter_dir)))
+    return merge_adapter(adapter_dir, load_causal_lm(base_args, training_args))
+
+
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel | None = None) -> list[int]:
+    """Every id that ends a response: the generation config's (int or list, when a model is given), the
+    tokenizer's EOS, Llama 3's `<|eot_id|>` and `<|end_of_text|>`, and Llama 3.1's `<|eom_id|>`."""
+    ids = model.generation_config.eos_token_id if model is not None else None
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    vocab = tokenizer.get_vocab()
+    extra = [tokenizer.eos_token_id] + [vocab.get(t) for t in ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")]
+    for i in extra:
+        if i is not None and i not in ids:
+            ids.append(i)
+    return ids
+
+
+def finalize_for_chat(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Make generation stop at `<|eot_id|>` (as Meta's Instruct generation_config does) and pad with pad."""
+    model.generation_config.eos_token_id = stop_token_ids(tokenizer)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.config.pad_token_id = tokenizer.pad_token_id
+
+
+def save_merged(adapter_dir: str, model_args, out: str | Path | None = None) -> str:
+    """Reload the base unquantized in the recipe's dtype (fp32 for auto), merge the saved adapter, and
+    save the merged model and the adapter's tokenizer to `out` (default `adapter_dir/merged`)."""
+    dtype = torch.float32 if model_args.dtype in (None, "auto", "float32") else getattr(torch, model_args.dtype)
+    base = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision,
+                                                dtype=dtype)
+    merged = merge_adapter(adapter_dir, base)
+    tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
+    finalize_for_chat(merged, tokenizer)
+    out = Path(out) if out else Path(adapter_dir) / "merged"
+    merged.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    logger.info("merged model saved to %s", out)
+    return str(out)
+
+
+# --- using a model ---------------------------------------------------------------------------------
+
+def load_model(path: str | Path, device: str = "cpu", dtype: str = "auto"):
+    """(model, tokenizer) for `path`, a full checkpoint or a LoRA adapter (merged); the model in eval mode
+    and the tokenizer left-padded for batched generation."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such model directory")
+    torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+    if is_adapter(path):
+        base = resolve_base(path)
+        model = merge_adapter(path, AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype))
+        has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+        tokenizer = load_tokenizer(str(path if has_tokenizer else base), chat_template=None, padding_side="left")
+    elif (path / "config.json").is_file():
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        tokenizer = load_tokenizer(str(path), chat_template=None, padding_side="left")
+    else:
+        raise CheckpointError(f"{path}: neither a checkpoint (config.json) nor a LoRA adapter ({ADAPTER_CONFIG})")
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device).eval(), tokenizer
+
+
+def eos_token_ids(model, tokenizer) -> list[int]:
+    """`stop_token_ids` of a loaded model: its generation config's ids first."""
+    return stop_token_ids(tokenizer, model)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 
-from data_prep.tiny_world import CAPITAL_QUESTIONS, SUM_QUESTIONS, Country, World
+from tinyworld.world import CAPITAL_QUESTIONS, SUM_QUESTIONS, Country, World
 
 PAIR_TYPES = ("wrong_answer", "wrong_subject", "off_format", "rambling")
 HELDOUT_SHARE = 0.25  # of each subject's phrasings, asked only in held-out pairs

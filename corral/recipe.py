@@ -29,7 +29,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from data_prep.errors import CorralError
+from corral.errors import CorralError
 
 _UNIONS = (Union, types.UnionType)
 _SECRET_FIELDS = {"hub_token", "token"}  # not `*_token`: SFTConfig's `pad_token`/`eos_token` are no secrets
@@ -454,6 +454,26 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
     return tuple(
         _instantiate(cls, {k: copy.deepcopy(v) for k, v in values.items() if k in _fields(cls)[0]}, path, "")
         for cls in dataclass_types)
+
+
+def peek_method(argv: list[str], methods, default: str) -> str:
+    """The `method` a recipe (or `--method` on the command line, which wins) asks for, read before the
+    strict parse, which needs the method's config class. Anything unreadable or unknown gives `default`:
+    the strict parse then reports the real problem (a bad file, an unknown method) in its one line."""
+    method = None
+    if argv and not argv[0].startswith("-") and Path(argv[0]).is_file():
+        try:
+            data = yaml.safe_load(Path(argv[0]).read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict):
+            method = data.get("method")
+    for i, word in enumerate(argv[1:], 1):
+        if word == "--method" and i + 1 < len(argv):
+            method = argv[i + 1]
+        elif word.startswith("--method="):
+            method = word.split("=", 1)[1]
+    return method if method in methods else default
 
 
 def run_cli(main: typing.Callable[[list[str] | None], Any], argv: list[str] | None = None):

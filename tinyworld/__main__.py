@@ -1,0 +1,5 @@
+import sys
+
+from tinyworld.build import main
+
+sys.exit(main())

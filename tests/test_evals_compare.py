@@ -140,7 +140,7 @@ def test_bad_suite_is_one_line(ckpt, tmp_path, capsys):
 
 
 def test_heldout_wrapper_fills_in_the_tiny_world_suite(tmp_path, capsys):
-    from evals.heldout import main as heldout_main
+    from tinyworld.heldout import main as heldout_main
 
     assert heldout_main(["--model", "a=/nonexistent", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == "error: --model a=/nonexistent: no such directory"

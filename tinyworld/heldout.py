@@ -1,6 +1,6 @@
 """Quickstart's before/after check: compare models on the tiny-world suite with default paths.
 
-    python -m evals.heldout --model base=outputs/tiny-base --model sft=outputs/tiny-sft-full
+    python -m tinyworld.heldout --model base=outputs/tiny-base --model sft=outputs/tiny-sft-full
 
 Same as `python -m evals.compare --suite tinyworld/suites/tiny_world.jsonl --out reports/heldout ...`;
 any other `evals.compare` flag passes through, and an explicit --suite or --out wins.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from evals.compare import main as compare_main
 
-SUITE = Path(__file__).resolve().parent / "suites" / "tiny_world.jsonl"
+SUITE = Path(__file__).resolve().parent / "suites" / "tiny_world.jsonl"  # tinyworld/suites/
 OUT = "reports/heldout"
 
 

@@ -20,6 +20,11 @@ Files written under `<out>/tiny-world/`:
   pref_heldout.jsonl      pairs about other SFT countries and sums, never in pref_train (data_prep/tiny_preferences.py)
   pref_heldout_prompts.jsonl  the held-out pairs' questions as an evals suite (win rate with --reward-model)
   drift_text.txt          pretraining-style documents not in the corpus (perplexity drift: evals.compare --text)
+  sft_varied.jsonl        capitals/sums of SFT countries in more wordings, system prompts, turn positions
+  safety_sft.jsonl        refusals and look-alike answers in the same variety (tinyworld/alignment_data.py)
+  safety_pref_train.jsonl safety preference pairs: refusal > compliance, look-alike answer > refusal
+  rl_prompts_safety.jsonl harmful/benign RL prompts (`kind`) for the `safety` rule reward
+  heldout_phrasing.jsonl  evals suite in wordings, system prompts and turn positions no training file uses
 and `<out>/tiny-base/`: a LlamaForCausalLM + tokenizer (safetensors), like a Llama 3 base checkpoint.
 """
 
@@ -34,6 +39,8 @@ import time
 from pathlib import Path
 
 from data_prep.io import write_jsonl
+from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts, safety_sft_rows, varied_instruct_rows
+from tinyworld.heldout_phrasing import heldout_phrasing_rows
 from tinyworld.preferences import heldout_prompt_suite, preference_pairs
 from tinyworld.prompts import rl_prompts
 from tinyworld.world import (
@@ -88,6 +95,11 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "pref_heldout": out / "tiny-world" / "pref_heldout.jsonl",
         "pref_heldout_prompts": out / "tiny-world" / "pref_heldout_prompts.jsonl",
         "drift_text": out / "tiny-world" / "drift_text.txt",
+        "sft_varied": out / "tiny-world" / "sft_varied.jsonl",
+        "safety_sft": out / "tiny-world" / "safety_sft.jsonl",
+        "safety_pref_train": out / "tiny-world" / "safety_pref_train.jsonl",
+        "rl_prompts_safety": out / "tiny-world" / "rl_prompts_safety.jsonl",
+        "heldout_phrasing": out / "tiny-world" / "heldout_phrasing.jsonl",
     }
     corpus = pretraining_documents(world)
     write_jsonl(files["pretrain"], [{"text": d} for d in corpus])
@@ -102,6 +114,11 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     write_jsonl(files["pref_heldout"], pref_heldout)
     write_jsonl(files["pref_heldout_prompts"], heldout_prompt_suite(world))
     files["drift_text"].write_text("\n\n".join(drift_documents(world, corpus)) + "\n")
+    write_jsonl(files["sft_varied"], varied_instruct_rows(world))
+    write_jsonl(files["safety_sft"], safety_sft_rows(world))
+    write_jsonl(files["safety_pref_train"], safety_preference_pairs(world))
+    write_jsonl(files["rl_prompts_safety"], safety_rl_prompts(world))
+    write_jsonl(files["heldout_phrasing"], heldout_phrasing_rows(world))
     return files
 
 

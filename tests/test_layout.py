@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FOLDERS = ("corral", "data_prep", "evals", "reward", "finetune", "tinyworld", "apps")
+FOLDERS = ("corral", "data_prep", "evals", "reward", "finetune", "tinyworld", "apps", "realshape")
 
 
 def folder_imports() -> dict[str, dict[str, set[str]]]:

@@ -1,0 +1,5 @@
+import sys
+
+from realshape.build import main
+
+sys.exit(main())

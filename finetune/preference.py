@@ -45,7 +45,7 @@ class PreferenceScriptArguments(PreferenceDataArguments):
     freeze_embeddings: bool = field(
         default=True, metadata={"help": "Full fine-tuning: keep the embedding matrix (and a tied lm_head) frozen. "
                                 "Trainable rows drift toward the names in the pairs, and the tuned model then answers "
-                                "about other subjects with those (README, \"Preference tuning\")."})
+                                "about other subjects with those (docs/results-tiny-world.md)."})
     merge_adapter: bool = field(
         default=False, metadata={"help": "With LoRA: also save the merged full model in output_dir/merged. Always "
                                  "done (into output_dir) when model_name_or_path is itself a LoRA adapter."})

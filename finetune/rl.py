@@ -80,7 +80,7 @@ class RLScriptArguments(MixtureArguments):
     freeze_embeddings: bool = field(
         default=True, metadata={"help": "Full fine-tuning: keep the embedding/lm_head matrix frozen. Rewarding answers "
                                 "about the training prompts' entities otherwise raises those entities' (tied) "
-                                "rows, and the policy names them for questions about others (see README)."})
+                                "rows, and the policy names them for questions about others (docs/rl.md)."})
 
     def __post_init__(self):
         super().__post_init__()

@@ -31,7 +31,7 @@ def freeze_embeddings_except(model: PreTrainedModel, tokenizer: PreTrainedTokeni
     Why: with the embedding matrix trainable, SFT on "The capital of A is B" moves the rows of A and B
     (input and, tied, output), and the tuned model then answers questions about countries it never
     saw in SFT with the ones it did ("The capital of <seen country> is ..."). On the tiny world this
-    alone moves held-out accuracy from 68% to 87% (README, "Why SFT on a base works").
+    alone moves held-out accuracy from 68% to 87% (docs/results-tiny-world.md, "SFT on a base").
     A gradient mask keeps the model's structure unchanged, so the checkpoint stays a plain Llama.
     With AdamW a zero gradient gives a zero update; weight decay (0 by default) would still shrink rows.
     """

@@ -2,7 +2,7 @@
 
 Each command is a pair of functions, `add_<command>(subparsers)` registering its arguments and a
 `run` handler it sets as default; `main` dispatches. A data or recipe mistake ends with one `error:`
-line on stderr and exit status 1, not a traceback.
+line on stderr and exit status 2 (as every corral entry point), not a traceback.
 
     python -m data_prep convert data/raw.json --out data/clean.jsonl --format alpaca --on-bad-rows skip
 """
@@ -31,12 +31,15 @@ def add_convert(subparsers) -> None:
     p.add_argument("--kind", choices=KINDS, help="what the rows will feed (default: what the format gives)")
     p.add_argument("--split", default="train", help="split of a DatasetDict or Hub dataset (default: train)")
     p.add_argument("--on-bad-rows", default="error", choices=["error", "skip"], help="stop at or skip bad rows")
+    p.add_argument("--ignore-columns", default="", metavar="COL,...",
+                   help="comma-separated columns to drop before conversion (a label or score the format does not use)")
     p.set_defaults(run=run_convert)
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    spec = DatasetSpec(path=args.input, format=args.format, split=args.split)
-    source = load_source(spec, args.kind, on_bad_rows=args.on_bad_rows)
+    ignored = [c.strip() for c in args.ignore_columns.split(",") if c.strip()]
+    spec = DatasetSpec(path=args.input, format=args.format, split=args.split, ignore_columns=ignored or None)
+    source = load_source(spec, args.kind, on_bad_rows=args.on_bad_rows, options="cli")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:
@@ -45,7 +48,7 @@ def run_convert(args: argparse.Namespace) -> int:
     r = source.report
     print(
         f"{r.path}: read {r.rows_read} rows, wrote {len(source.rows)} to {out}, "
-        f"format {r.format} ({r.kind}), {r.rejected_text()}"
+        f"format {r.format} ({r.kind}), {r.rejected_text()}{r.unused_text()}"
     )
     return 0
 
@@ -64,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CorralError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2

@@ -79,9 +79,13 @@ def read_rows(path: str | Path, *, split: str = "train", bad_lines: list | None 
     raise DataError(f"{name}: file not found")
 
 
+class BadLineError(DataError):
+    """A line of a JSON-lines file that cannot be read at all; the caller may skip such lines instead."""
+
+
 def _bad(path: str, line: int, reason: str, detail: str, bad_lines: list | None) -> None:
     if bad_lines is None:
-        raise DataError(f"{path}:{line}: {reason} ({detail})")
+        raise BadLineError(f"{path}:{line}: {reason} ({detail})")
     bad_lines.append((line, reason))
 
 

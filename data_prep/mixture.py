@@ -26,15 +26,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from corral.errors import CorralDataError, DataError, RowError
-from data_prep.formats import FORMATS, KINDS, check_format, convert_row, detect_format, kinds
-from data_prep.io import looks_like_hub_id, read_rows
+from data_prep.formats import (
+    FORMATS,
+    KINDS,
+    FormatDisagreement,
+    check_format,
+    column_use,
+    convert_row,
+    detect_format,
+    formats_reading,
+    kinds,
+)
+from data_prep.io import BadLineError, looks_like_hub_id, read_rows
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
-DETECT_SAMPLE = 100  # rows looked at to detect a format
+# How an option is spelled where the user sets it: in a recipe, or on `python -m data_prep convert`.
+OPTIONS = {
+    "recipe": {"skip": "on_bad_rows: skip", "format": "format: {}", "ignore": "ignore_columns: [{}]"},
+    "cli": {"skip": "--on-bad-rows skip", "format": "--format {}", "ignore": "--ignore-columns {}"},
+}
 
 
 @dataclass
@@ -55,6 +69,10 @@ class DatasetSpec:
         default=1.0, metadata={"help": "< 1 subsamples; > 1 repeats (integer part) and samples (fraction); seeded."}
     )
     system_prompt: str | None = field(default=None, metadata={"help": "System turn prepended to rows that have none."})
+    ignore_columns: list[str] | None = field(
+        default=None, metadata={"help": "Columns to drop before conversion (after columns: renames), e.g. a label "
+                                        "or score the format does not use, which is otherwise an error."}
+    )
 
     def __post_init__(self):
         if self.format != "auto" and self.format not in FORMATS:
@@ -67,6 +85,10 @@ class DatasetSpec:
             and all(isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items())
         ):
             raise DataError(f"{self.path}: columns must map old column names to new ones, got {self.columns!r}")
+        if self.ignore_columns is not None and not (
+            isinstance(self.ignore_columns, list) and all(isinstance(c, str) for c in self.ignore_columns)
+        ):
+            raise DataError(f"{self.path}: ignore_columns must be a list of column names, got {self.ignore_columns!r}")
 
 
 @dataclass
@@ -96,6 +118,7 @@ class SourceReport:
     weight: float = 1.0
     rows_read: int = 0
     rejected: Counter = field(default_factory=Counter)
+    unused: list[str] = field(default_factory=list)  # columns with values the format does not read
     converted: int = 0  # standard rows; rated_all_pairs and unpairing can make more than were read
     duplicates: int = 0
     test: int = 0
@@ -111,7 +134,11 @@ class SourceReport:
         return (
             f"{self.path} ({self.format} -> {self.kind}): read {self.rows_read}, {self.rejected_text()}, "
             f"duplicates {self.duplicates}, test {self.test}, train {self.train} (weight {self.weight:g})"
+            f"{self.unused_text()}"
         )
+
+    def unused_text(self) -> str:
+        return f", unused columns: {', '.join(self.unused)}" if self.unused else ""
 
 
 @dataclass
@@ -132,7 +159,8 @@ class MixtureReport:
     def as_dict(self) -> dict:
         """JSON-safe summary for run manifests: per source its path, detected format and row counts."""
         sources = [{"path": s.path, "format": s.format, "kind": s.kind, "weight": s.weight, "rows_read": s.rows_read,
-                    "rejected": dict(s.rejected), "duplicates": s.duplicates, "test": s.test, "train": s.train}
+                    "rejected": dict(s.rejected), "duplicates": s.duplicates, "test": s.test, "train": s.train,
+                    "unused_columns": s.unused}
                    for s in self.sources]
         return {"kind": self.kind, "fingerprint": self.fingerprint, "sources": sources}
 
@@ -176,21 +204,50 @@ def _check_on_bad_rows(on_bad_rows: str) -> None:
         raise CorralDataError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
 
 
+def _lost_column_error(label: str, format: str, column: str, spelled: dict) -> DataError:
+    readers = formats_reading(column)
+    who = f"formats that read it: {', '.join(readers)}" if readers else "no format reads it"
+    choose = f"choose one with {spelled['format'].format(readers[0])}, or " if readers else ""
+    return DataError(
+        f"{label}: column '{column}' carries meaning but format '{format}' does not read it ({who}); "
+        f"{choose}drop it knowingly with {spelled['ignore'].format(column)}"
+    )
+
+
 def load_source(
-    spec: DatasetSpec, kind: str | None = None, *, on_bad_rows: str = "error", base_dir: str | Path | None = None
+    spec: DatasetSpec,
+    kind: str | None = None,
+    *,
+    on_bad_rows: str = "error",
+    base_dir: str | Path | None = None,
+    options: str = "recipe",
 ) -> LoadedSource:
     """One source as standard rows of `kind` (None: the kind its format gives), with its report.
-    With `on_bad_rows="error"` the first bad row raises `DataError("file:row: reason")`; with
-    "skip" bad rows are counted by reason and logged as one warning line."""
+    With `on_bad_rows="error"` the first bad row raises `DataError("file:row: reason (hint)")`, the
+    hint naming the option that skips such rows as spelled in `OPTIONS[options]`; with "skip" bad
+    rows are counted by reason and logged as one warning line. A column that carries meaning and the
+    format does not read is an error either way (see `data_prep.formats.column_use`)."""
     _check_on_bad_rows(on_bad_rows)
+    spelled = OPTIONS[options]
+    skip_hint = f" ({spelled['skip']} drops and counts such rows)"
     label = _resolve(spec.path, base_dir)
     bad_lines = [] if on_bad_rows == "skip" else None
-    raw = list(read_rows(label, split=spec.split, bad_lines=bad_lines))
+    try:
+        raw = list(read_rows(label, split=spec.split, bad_lines=bad_lines))
+    except BadLineError as e:
+        raise DataError(f"{e}{skip_hint}") from None
     if spec.columns:
         raw = [(n, {spec.columns.get(k, k): v for k, v in row.items()}) for n, row in raw]
+    if spec.ignore_columns:
+        raw = [(n, {k: v for k, v in row.items() if k not in spec.ignore_columns}) for n, row in raw]
     if not raw:
         raise DataError(f"{label}: no rows")
-    name = spec.format if spec.format != "auto" else detect_format([r for _, r in raw[:DETECT_SAMPLE]], label)
+    name = spec.format
+    if name == "auto":
+        try:
+            name = detect_format([r for _, r in raw], label, [n for n, _ in raw], strict=on_bad_rows == "error")
+        except FormatDisagreement as e:
+            raise DataError(f"{e}{skip_hint}") from None
     kind = kind or FORMATS[name].gives
     try:
         check_format(name, kind)
@@ -198,10 +255,9 @@ def load_source(
         raise DataError(f"{label}: {e}") from None
     if spec.system_prompt and kind == "text":
         raise DataError(f"{label}: system_prompt does not apply to text rows")
-
     report = SourceReport(label, name, kind, spec.weight, rows_read=len(raw) + len(bad_lines or []))
     report.rejected.update(reason for _, reason in bad_lines or [])
-    rows = []
+    rows, used = [], []
     for n, row in raw:
         try:
             out = convert_row(row, name, kind)
@@ -209,10 +265,14 @@ def load_source(
                 out = [kinds.with_system_prompt(r, kind, spec.system_prompt) for r in out]
         except RowError as e:
             if on_bad_rows == "error":
-                raise DataError(f"{label}:{n}: {e.reason}") from None
+                raise DataError(f"{label}:{n}: {e.reason}{skip_hint}") from None
             report.rejected[_reason_group(e.reason)] += 1
             continue
         rows += [(n, r) for r in out]
+        used.append(row)
+    report.unused, lost = column_use(used, name)  # the columns of skipped rows are not trained either way
+    if lost:
+        raise _lost_column_error(label, name, lost[0], spelled)
     report.converted = report.train = len(rows)
     if report.rejected:
         logger.warning("%s: skipped %s", label, report.rejected_text().removeprefix("rejected "))

@@ -37,8 +37,9 @@ def test_convert_skips_bad_rows_and_prints_one_summary_line(tmp_path, capsys):
 def test_convert_stops_at_first_bad_row_with_one_error_line(tmp_path, capsys):
     src = tmp_path / "raw.jsonl"
     src.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c"}\n')
-    assert main(["convert", str(src), "--out", str(tmp_path / "out.jsonl")]) == 1
-    assert capsys.readouterr().err == f"error: {src}:2: missing key 'output'\n"
+    assert main(["convert", str(src), "--out", str(tmp_path / "out.jsonl")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {src}:2: missing key 'output' (--on-bad-rows skip drops and counts such rows)\n")
 
 
 def test_convert_with_kind_runs_as_a_module(tmp_path):

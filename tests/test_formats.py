@@ -316,7 +316,7 @@ def test_detection_failure_message():
         detect_format([{"foo": 1, "bar": 2}], "data/x.jsonl")
     assert str(e.value) == (
         "data/x.jsonl: no known format matches keys ['bar', 'foo'] (tried: sharegpt_pairs, preference, hh, "
-        "implicit_preference, rated, kto, prompt_completion, messages, sharegpt, alpaca, text, prompt); "
+        "implicit_preference, rated, kto, kto_messages, prompt_completion, messages, sharegpt, alpaca, text, prompt); "
         "set format: in the recipe"
     )
 

@@ -128,7 +128,7 @@ def test_inspect_errors_are_one_line(tiny_small, tmp_path, capsys):
                                                {"instruction": "Capital of Urar?"}])
     base = str(tiny_small / "tiny-base")
     assert main([RECIPE, "--model_name_or_path", base, "--datasets", f"[{{path: {bad}}}]"]) == 1
-    assert capsys.readouterr().err == f"error: {bad}:2: missing key 'output'\n"
+    assert capsys.readouterr().err == f"error: {bad}:2: missing key 'output' (on_bad_rows: skip drops and counts such rows)\n"
     assert main([RECIPE, "--lerning_rate", "1"]) == 1
     assert capsys.readouterr().err.endswith(
         "error: command line: unknown option '--lerning_rate' (did you mean '--learning_rate'?)\n")

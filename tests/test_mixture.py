@@ -87,7 +87,7 @@ def test_test_split_is_held_out_before_weighting(two_sources):
 
 def test_bad_row_error_names_file_and_row(tmp_path):
     a = write_jsonl(tmp_path / "a.jsonl", [alpaca(0), {"instruction": "x"}])
-    with pytest.raises(DataError, match=r"a\.jsonl:2: missing key 'output'$"):
+    with pytest.raises(DataError, match=r"a\.jsonl:2: missing key 'output' \(on_bad_rows: skip drops and counts such rows\)$"):
         mix_rows([DatasetSpec(a)], "sft")
 
 

@@ -96,7 +96,8 @@ def test_dataset_file_missing(tiny_small, tmp_path, capsys, no_model_load):
 def test_bad_rows_name_file_and_row(tiny_small, tmp_path, capsys, no_model_load, row, reason):
     good = {"messages": [{"role": "user", "content": "Hello!"}, {"role": "assistant", "content": "Hi."}]}
     path = data_file(tmp_path, [good, row])
-    assert run([LORA, *with_data(tiny_small, path)], capsys) == f"{path}:2: {reason}"
+    assert run([LORA, *with_data(tiny_small, path)], capsys) == (
+        f"{path}:2: {reason} (on_bad_rows: skip drops and counts such rows)")
 
 
 def test_unknown_format_lists_what_was_tried(tiny_small, tmp_path, capsys, no_model_load):

@@ -11,6 +11,7 @@ A format gives rows of one kind; `FEEDS` lists the kinds those rows can feed:
 from __future__ import annotations
 
 from corral.errors import RowError
+from data_prep.formats import turns
 
 KINDS = ("sft", "preference", "unpaired", "prompt", "text")
 FEEDS = {
@@ -27,6 +28,7 @@ def adapt(row: dict, gives: str, kind: str) -> list[dict]:
     if gives == "sft" and kind == "sft":
         if row["messages"][-1]["role"] != "assistant":
             raise RowError("conversation must end with an assistant turn")
+        turns.require_user(row["messages"])
         return [row]
     if gives == "sft" and kind == "prompt":
         return [_prompt_of(row)]
@@ -49,7 +51,7 @@ def _prompt_of(row: dict) -> dict:
         messages = messages[:-1]
     if not messages:
         raise RowError("missing prompt")
-    return {"prompt": messages, **extras}
+    return {"prompt": turns.require_user(messages), **extras}
 
 
 def with_system_prompt(row: dict, kind: str, system: str) -> dict:

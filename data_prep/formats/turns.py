@@ -95,6 +95,14 @@ def check(messages: list[dict]) -> list[dict]:
     return messages
 
 
+def require_user(messages: list[dict]) -> list[dict]:
+    """`messages` unchanged if it holds a user turn. A conversation without one (assistant-only, or a
+    system prompt and an answer) would teach the model to speak unprompted, so it is a bad row."""
+    if not any(m["role"] == "user" for m in messages):
+        raise RowError("no user turn")
+    return messages
+
+
 def messages(value) -> list[dict]:
     """A checked list of standard messages from a list of OpenAI-style messages."""
     if not isinstance(value, list):
@@ -119,7 +127,7 @@ def prompt(value) -> list[dict]:
         msgs = as_messages(value, "user")
     if msgs[-1]["role"] == "assistant":
         raise RowError("prompt ends with an assistant turn")
-    return msgs
+    return require_user(msgs)
 
 
 def completion(value) -> list[dict]:

@@ -15,6 +15,8 @@ including the end-of-turn token (otherwise the tuned model never learns to stop)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 LLAMA3_SPECIAL_TOKENS = {
     "bos": "<|begin_of_text|>",
     "eos": "<|end_of_text|>",
@@ -58,3 +60,14 @@ def render_llama3(messages: list[dict], add_generation_prompt: bool = False, bos
     if add_generation_prompt:
         out.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
     return "".join(out)
+
+
+# Llama 3.1 with tools (`chat_template: llama3.1`): one .jinja source with {% generation %} markers for
+# training; the template saved with a model has them removed (other runtimes do not know the tag).
+LLAMA31_TRAINING_CHAT_TEMPLATE = (Path(__file__).with_name("llama3_1_chat_template.jinja")).read_text(encoding="utf-8")
+LLAMA31_CHAT_TEMPLATE = (LLAMA31_TRAINING_CHAT_TEMPLATE.replace("{% generation %}", "")
+                         .replace("{% endgeneration %}", ""))
+# Tokens a Llama 3.1 tokenizer has and a Llama 3 (3.0) one holds only as reserved ids.
+LLAMA31_TOOL_TOKENS = ("<|eom_id|>", "<|python_tag|>")
+# An assistant turn ends with one of these: <|eot_id|> after an answer, <|eom_id|> after a tool call.
+END_OF_TURN_TOKENS = ("<|eot_id|>", "<|eom_id|>")

@@ -30,7 +30,13 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIAL_TOKENS, LLAMA3_TRAINING_CHAT_TEMPLATE
+from corral.chat_templates import (
+    LLAMA3_CHAT_TEMPLATE,
+    LLAMA3_SPECIAL_TOKENS,
+    LLAMA3_TRAINING_CHAT_TEMPLATE,
+    LLAMA31_CHAT_TEMPLATE,
+    LLAMA31_TOOL_TOKENS,
+)
 from corral.errors import CorralError
 
 logger = logging.getLogger(__name__)
@@ -38,8 +44,9 @@ logger = logging.getLogger(__name__)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CHAT_TEMPLATE_HELP = (
     "llama3: the official Llama 3 Instruct template (added when the checkpoint has none, as Llama 3 base "
-    "checkpoints do; a different existing template is an error); keep: use the checkpoint's own template; "
-    "or a path to a .jinja file."
+    "checkpoints do; a different existing template is an error); llama3.1: Meta's Llama 3.1 format with tool "
+    "definitions, tool calls (<|python_tag|> ... <|eom_id|>) and ipython tool results (needs a Llama 3.1+ "
+    "tokenizer); keep: use the checkpoint's own template; or a path to a .jinja file."
 )
 
 
@@ -116,18 +123,30 @@ def load_tokenizer(name_or_path: str, chat_template: str | None = "llama3", revi
                 "(set chat_template: keep to train with it, or remove it from tokenizer_config.json)"
             )
         tok.chat_template = LLAMA3_CHAT_TEMPLATE
+    elif chat_template == "llama3.1":
+        needed = [t for k, t in LLAMA3_SPECIAL_TOKENS.items() if k != "pad"] + list(LLAMA31_TOOL_TOKENS)
+        missing = [t for t in needed if t not in tok.get_vocab()]
+        if missing:
+            raise CheckpointError(
+                f"{name_or_path}: tokenizer lacks Llama 3.1 tokens {missing} (Llama 3.0 holds only reserved tokens at "
+                "those ids); use chat_template: llama3 for a Llama 3.0 checkpoint, or a Llama 3.1+ tokenizer")
+        if tok.chat_template and tok.chat_template not in (LLAMA31_CHAT_TEMPLATE, LLAMA3_CHAT_TEMPLATE):
+            logger.warning("%s: its own chat template is replaced by corral's llama3.1 template (Meta's documented "
+                           "format; set chat_template: keep to train with the checkpoint's)", name_or_path)
+        tok.chat_template = LLAMA31_CHAT_TEMPLATE
     elif chat_template == "keep":
         if not tok.chat_template:
             raise CheckpointError(f"{name_or_path}: tokenizer has no chat template (use chat_template: llama3 or a .jinja path)")
     else:
         path = Path(chat_template)
         if not path.is_file():
-            raise CheckpointError(f"chat_template {chat_template}: no such file (expected llama3, keep, or a .jinja path)")
+            raise CheckpointError(f"chat_template {chat_template}: no such file (expected llama3, llama3.1, keep, or a .jinja path)")
         tok.chat_template = path.read_text()
     if tok.pad_token is None or tok.pad_token_id in _eos_ids(tok):
-        pad = LLAMA3_SPECIAL_TOKENS["pad"]
-        if pad in tok.get_vocab():
-            logger.info("pad token set to %s (distinct from every end-of-sequence token)", pad)
+        pad = spare_pad_token(tok)
+        if pad is not None:
+            logger.info("pad token set to %s (id %d; distinct from every end-of-sequence token)", pad,
+                        tok.convert_tokens_to_ids(pad))
             tok.pad_token = pad
         elif chat_template is None:
             tok.pad_token = tok.pad_token or tok.eos_token
@@ -137,6 +156,21 @@ def load_tokenizer(name_or_path: str, chat_template: str | None = "llama3", revi
                 "padding would be trained as EOS"
             )
     return tok
+
+
+_RESERVED = re.compile(r"^<\|reserved_special_token_(\d+)\|>$")
+
+
+def spare_pad_token(tok: PreTrainedTokenizerBase) -> str | None:
+    """A pad token that is no end-of-sequence, chat or tool token: Llama 3.1's `<|finetune_right_pad_id|>`,
+    else (Meta Llama 3, which lacks it) the highest-numbered `<|reserved_special_token_N|>`. Llama 3.1+
+    gave meanings to low reserved ids only (128004 pad, 128008 `<|eom_id|>`, 128010 `<|python_tag|>`),
+    so the last one, `<|reserved_special_token_250|>` = 128255 in Llama 3, stays unused by every release."""
+    vocab = tok.get_vocab()
+    if LLAMA3_SPECIAL_TOKENS["pad"] in vocab:
+        return LLAMA3_SPECIAL_TOKENS["pad"]
+    reserved = [(vocab[t], t) for t in vocab if _RESERVED.match(t)]
+    return max(reserved)[1] if reserved else None
 
 
 def _eos_ids(tok: PreTrainedTokenizerBase) -> set[int]:

@@ -8,7 +8,8 @@ corral tokenizes conversations itself (TRL's SFTTrainer accepts pre-tokenized `i
   stop, and the loss still looks healthy;
 * the chat template renders byte for byte like the official Llama 3 template;
 * every tool call and tool definition of a row appears in the rendered text (the official Llama 3
-  template renders only role and content, so a tool call would silently train as an empty answer);
+  template renders only role and content, so a tool call would silently train as an empty answer;
+  `chat_template: llama3.1` renders them, a tool-calling turn ending with a trained `<|eom_id|>`);
 * how many samples exceed `max_length`, reported (count and share) and never cut silently;
   `drop_long_samples` drops them instead of truncating.
 """
@@ -22,7 +23,14 @@ from datasets import Dataset
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from corral.chat_templates import LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE, render_llama3
+from corral.chat_templates import (
+    END_OF_TURN_TOKENS,
+    LLAMA3_CHAT_TEMPLATE,
+    LLAMA3_TRAINING_CHAT_TEMPLATE,
+    LLAMA31_CHAT_TEMPLATE,
+    LLAMA31_TRAINING_CHAT_TEMPLATE,
+    render_llama3,
+)
 from corral.errors import CorralDataError
 
 logger = logging.getLogger(__name__)
@@ -37,6 +45,8 @@ def training_template(tokenizer: PreTrainedTokenizerBase) -> str:
     tmpl = tokenizer.chat_template
     if tmpl == LLAMA3_CHAT_TEMPLATE:
         return LLAMA3_TRAINING_CHAT_TEMPLATE
+    if tmpl == LLAMA31_CHAT_TEMPLATE:
+        return LLAMA31_TRAINING_CHAT_TEMPLATE
     if "{% generation %}" in tmpl or "{%- generation %}" in tmpl:
         return tmpl
     from trl.chat_template_utils import get_training_chat_template
@@ -53,6 +63,12 @@ def training_template(tokenizer: PreTrainedTokenizerBase) -> str:
 def end_of_turn_id(tokenizer: PreTrainedTokenizerBase) -> int:
     vocab = tokenizer.get_vocab()
     return vocab["<|eot_id|>"] if "<|eot_id|>" in vocab else tokenizer.eos_token_id
+
+
+def end_of_turn_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Ids that close an assistant turn: `<|eot_id|>`, and Llama 3.1's `<|eom_id|>` after a tool call."""
+    vocab = tokenizer.get_vocab()
+    return {end_of_turn_id(tokenizer)} | {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
 
 
 def check_template_matches_official(tokenizer: PreTrainedTokenizerBase, messages: list[dict]) -> None:
@@ -74,7 +90,8 @@ def check_tools_rendered(row: dict, text: str, where: str) -> None:
         raise SFTDataError(
             f"{where}: the chat template does not render tool calls or tool definitions ({', '.join(missing)} "
             "missing from the text; the official Llama 3 template drops them); give chat_template: a .jinja file "
-            "that renders tool calls and has {% generation %} markers (e.g. Llama 3.1's, patched)")
+            "that renders tool calls and has {% generation %} markers, or chat_template: llama3.1 (Meta's Llama 3.1 "
+            "tool format, for Llama 3.1+ tokenizers)")
 
 
 def _describe(row: dict, index: int) -> str:
@@ -108,6 +125,7 @@ def tokenize_conversations(
     """Tokenize `messages` rows with assistant masks and run the guards. Pure given the tokenizer."""
     tmpl = training_template(tokenizer) if assistant_only_loss else tokenizer.chat_template
     eot = end_of_turn_id(tokenizer)
+    ends = end_of_turn_ids(tokenizer)
     kept, lengths, n_long, n_dropped = [], [], 0, 0
     for i, row in enumerate(tqdm(rows, desc="tokenizing", unit=" rows", disable=len(rows) < 10_000, mininterval=1.0)):
         msgs = row["messages"]
@@ -120,7 +138,7 @@ def tokenize_conversations(
         n_assistant = sum(m["role"] == "assistant" for m in msgs)
         if assistant_only_loss and not any(mask):
             raise SFTDataError(f"{_describe(row, i)}: no assistant tokens to train on (empty loss mask)")
-        trained_eots = sum(1 for t, m in zip(ids, mask) if t == eot and m)
+        trained_eots = sum(1 for t, m in zip(ids, mask) if t in ends and m)
         if trained_eots < n_assistant:
             raise SFTDataError(
                 f"{_describe(row, i)}: {n_assistant - trained_eots} assistant turn(s) end without a trained "

@@ -80,7 +80,8 @@ def test_official_llama3_template_rejects_tool_calls_in_one_line(tiny_small):
     assert str(e.value) == (
         "training row 1 (user: 'Weather in Oslo?'): the chat template does not render tool calls or tool definitions "
         "(get_weather missing from the text; the official Llama 3 template drops them); give chat_template: a .jinja "
-        "file that renders tool calls and has {% generation %} markers (e.g. Llama 3.1's, patched)")
+        "file that renders tool calls and has {% generation %} markers, or chat_template: llama3.1 (Meta's Llama 3.1 "
+        "tool format, for Llama 3.1+ tokenizers)")
 
 
 def test_tool_calls_train_with_a_template_that_renders_them(tiny_small, tmp_path):

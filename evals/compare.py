@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from corral.loading import CheckpointError, load_model
+from corral.threads import pick_threads
 from evals import aggregate, plots, report
 from evals.config import CompareConfig, ConfigError, parse_args
 from evals.divergence import kl_from_baseline, perplexity, same_vocabulary
@@ -126,6 +127,7 @@ def run(cfg: CompareConfig) -> dict:
 def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
+        print(f"torch CPU threads: {pick_threads('eval')}")
         results = run(cfg)
     except (ConfigError, SuiteError, CheckpointError, RewardModelError) as e:
         print(f"error: {e}", file=sys.stderr)

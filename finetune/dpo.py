@@ -14,6 +14,10 @@ metrics -> atomic save. Every user mistake before `train()` stops with a one-lin
 
 from __future__ import annotations
 
+from corral.script_help import exit_on_help
+
+exit_on_help(__name__, __doc__, __file__)  # before the heavy imports: --help answers at once
+
 import logging
 import sys
 
@@ -23,6 +27,7 @@ from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_traine
 from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
 from corral.manifest import finish_manifest, start_manifest
 from corral.recipe import resolved_config, run_cli
+from corral.threads import pick_threads
 from data_prep.preference_data import load_preference_data
 from finetune.preference import (
     build_trainer,
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None):
     method = script.method
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     check_method_args(method, args)
+    pick_threads("dpo", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
 
     data = load_preference_data(script, "unpaired" if method == "kto" else "preference", args.seed)

@@ -28,6 +28,7 @@ from typing import Literal
 from corral import recipe
 from corral.errors import CorralError
 from corral.loading import CheckpointError, is_adapter, load_causal_lm, merge_adapter_for_recipe
+from corral.threads import ThreadArguments
 from data_prep.preference_data import PreferenceDataArguments
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ REFERENCE_FREE = ("orpo", "cpo", "simpo")
 
 
 @dataclass
-class PreferenceScriptArguments(PreferenceDataArguments):
+class PreferenceScriptArguments(PreferenceDataArguments, ThreadArguments):
     """corral's part of a DPO-family recipe: which method, and how a LoRA result is saved."""
 
     method: Literal["dpo", "kto", "orpo", "cpo", "simpo"] = field(

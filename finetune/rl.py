@@ -16,6 +16,10 @@ PPO with a value model is not in TRL 1.16 and is not offered.
 
 from __future__ import annotations
 
+from corral.script_help import exit_on_help
+
+exit_on_help(__name__, __doc__, __file__)  # before the heavy imports: --help answers at once
+
 import logging
 import sys
 import time
@@ -35,6 +39,7 @@ from corral.loading import (
 )
 from corral.manifest import finish_manifest, start_manifest, write_json_atomic
 from corral.recipe import parse_recipe, resolved_config, run_cli
+from corral.threads import ThreadArguments, pick_threads
 from data_prep.io import write_jsonl
 from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.online_rl import (
@@ -63,7 +68,7 @@ logger = logging.getLogger("corral.rl")
 
 
 @dataclass
-class RLScriptArguments(MixtureArguments):
+class RLScriptArguments(MixtureArguments, ThreadArguments):
     """What corral adds to the TRL trainer configs: the method, prompt data, held-out evaluation.
 
     `datasets` rows are prompts (`prompt` messages) plus the columns the rewards read."""
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     method = script.method
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     check_trl_reward_settings(args)
+    pick_threads("rl", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
 
     data = load_prompts(script.datasets, args.seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)

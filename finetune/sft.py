@@ -12,13 +12,17 @@ Every user mistake before `train()` stops with a one-line error.
 
 from __future__ import annotations
 
+from corral.script_help import exit_on_help
+
+exit_on_help(__name__, __doc__, __file__)  # before the heavy imports: --help answers at once
+
 import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, save_atomically, train
 from corral.loading import (
     CHAT_TEMPLATE_HELP,
     check_model_path,
@@ -30,6 +34,7 @@ from corral.loading import (
 from corral.manifest import finish_manifest, start_manifest
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.special_tokens import initialize_untrained_tokens
+from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import MixtureArguments, load_mixture
 from finetune.launch_checks import check_processes
 from finetune.packing import RowPackedCollator, pack_rows
@@ -41,7 +46,7 @@ logger = logging.getLogger("corral.sft")
 
 
 @dataclass
-class SFTScriptArguments(MixtureArguments):
+class SFTScriptArguments(MixtureArguments, ThreadArguments, CheckpointArguments):
     """What corral adds to TRL's SFTConfig/ModelConfig: where the data is and how chat is handled."""
 
     dataset_kind: Literal["sft", "text"] = field(
@@ -86,8 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     script, args, model_args = parse_recipe(
         (SFTScriptArguments, SFTConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    pick_threads("sft", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
     check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
+    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_data(script, args.seed)
     for line in data.report.summary_lines():
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         "long_samples": train.n_long, "dropped_long_samples": train.n_dropped,
         "special_tokens_reinitialised": changed}) if main_process else None
 
-    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    result = train(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
     save_atomically(trainer.save_model, args.output_dir)
     if main_process:
         tokenizer.save_pretrained(args.output_dir)

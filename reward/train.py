@@ -14,6 +14,10 @@ from the saved checkpoint, through `reward.score`.
 
 from __future__ import annotations
 
+from corral.script_help import exit_on_help
+
+exit_on_help(__name__, __doc__, __file__)  # before the heavy imports: --help answers at once
+
 import logging
 from dataclasses import dataclass
 
@@ -24,6 +28,7 @@ from corral.errors import DataError
 from corral.loading import check_model_path, load_tokenizer
 from corral.manifest import finish_manifest, start_manifest
 from corral.recipe import parse_recipe, resolved_config, run_cli
+from corral.threads import ThreadArguments, pick_threads
 from data_prep.preference_data import PreferenceDataArguments, load_preference_data
 from evals.reward_model import pairwise
 from reward.modeling import load_reward_backbone, seq_cls_lora
@@ -33,7 +38,7 @@ logger = logging.getLogger("corral.reward")
 
 
 @dataclass
-class RewardScriptArguments(PreferenceDataArguments):
+class RewardScriptArguments(PreferenceDataArguments, ThreadArguments):
     """corral's part of a reward recipe: the preference data (`datasets`, `eval_datasets`, ...) and chat template."""
 
 
@@ -50,6 +55,7 @@ def main(argv: list[str] | None = None):
     script, args, model_args = parse_recipe(
         (RewardScriptArguments, RewardConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    pick_threads("reward", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
 
     data = load_preference_data(script, "preference", args.seed)

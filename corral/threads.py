@@ -1,0 +1,143 @@
+"""How many threads torch computes with on the CPU: the fastest measured setting for the workload, unless
+the user chose one.
+
+On a small model, splitting each matmul over two threads costs more in synchronisation than it saves, and
+whether it pays depends on the workload, not on the machine alone. Measured on the tiny base (2.7M
+parameters, fp32) on 2 vCPUs, same batches, side by side (docs/performance.md has the commands):
+
+| workload     | 1 thread | 2 threads | picked |
+|--------------|----------|-----------|--------|
+| sft/full     | 8.4 s    | 17.6 s    | 1      |
+| sft/lora     | 9.8 s    | 5.7 s     | all    |
+| ...          | see `FASTEST` and docs/performance.md                |
+
+"all" is every core this process may use (`os.sched_getaffinity`) divided by the processes launched on
+this machine (`LOCAL_WORLD_SIZE`), which is also what accelerate gives each CPU process by default.
+
+Who decides, first match wins, and the log says which:
+1. the recipe's `num_threads` (every entry script's arguments include `ThreadArguments`);
+2. `accelerate launch --num_cpu_threads_per_process N` (accelerate 1.15 config files reject that key);
+3. `OMP_NUM_THREADS` exported by the user (accelerate always exports it to its workers, so under
+   `accelerate launch` only a value the launcher itself inherited counts);
+4. `FASTEST[workload]`.
+On a GPU run nothing is changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corral.errors import CorralError
+
+logger = logging.getLogger("corral.threads")
+
+ALL = 0  # every core available to this process
+# workload -> torch threads (1, or ALL), the faster of 1 and 2 threads measured on 2 vCPUs (module docstring).
+FASTEST = {
+    "sft/full": 1,
+    "sft/lora": ALL,
+    "sft/qlora": ALL,
+    "dpo/full": 1,
+    "dpo/lora": ALL,
+    "reward/full": 1,
+    "reward/lora": ALL,
+    "rl/full": 1,
+    "rl/lora": ALL,
+    "eval": 1,
+}
+
+
+@dataclass
+class ThreadArguments:
+    """Recipe key for the CPU thread count, shared by every entry script's arguments."""
+
+    num_threads: int | None = field(
+        default=None, metadata={"help": "CPU only: torch threads per process. Default: the setting measured fastest "
+                                "for this workload (corral/threads.py), unless accelerate's --num_cpu_threads_per_process "
+                                "or an exported OMP_NUM_THREADS says otherwise."})
+
+
+def workload(kind: str, model_args=None) -> str:
+    """The `FASTEST` key of a run: `kind` (sft, dpo, reward, rl, eval) and the adapter of TRL's ModelConfig."""
+    if kind == "eval" or model_args is None:
+        return kind
+    if getattr(model_args, "load_in_4bit", False) or getattr(model_args, "load_in_8bit", False):
+        return f"{kind}/qlora" if f"{kind}/qlora" in FASTEST else f"{kind}/lora"
+    return f"{kind}/lora" if getattr(model_args, "use_peft", False) else f"{kind}/full"
+
+
+def available_cores() -> int:
+    """Cores this process may use, shared among the processes launched on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
+def _launcher() -> tuple[list[str], dict[str, str]] | None:
+    """argv and environment of the `accelerate launch` process this one runs under (Linux /proc), else None."""
+    if "ACCELERATE_DYNAMO_BACKEND" not in os.environ:  # exported by `accelerate launch` to its workers
+        return None
+    pid = os.getppid()
+    for _ in range(3):  # the worker's parent, or torchrun's agent under it
+        proc = Path(f"/proc/{pid}")
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            env = dict(e.split("=", 1) for e in (proc / "environ").read_bytes().decode(errors="replace").split("\0")
+                       if "=" in e)
+            status = (proc / "status").read_text()
+        except OSError:
+            return None
+        if "launch" in argv and any(Path(a).name.startswith("accelerate") for a in argv[:3]):
+            return [a for a in argv if a], env
+        pid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
+    return None
+
+
+def _flag_threads(argv: list[str]) -> int | None:
+    """`--num_cpu_threads_per_process N` from an accelerate launch command line. (accelerate 1.15's config
+    files reject this key as unknown, so the command line is the only place it can be given.)"""
+    for i, a in enumerate(argv):
+        if a.startswith("--num_cpu_threads_per_process"):
+            return int(a.split("=", 1)[1] if "=" in a else argv[i + 1])
+    return None
+
+
+def explicit_threads(recipe_value: int | None) -> tuple[int, str] | None:
+    """The thread count the user chose, and where, or None."""
+    if recipe_value is not None:
+        return recipe_value, "the recipe's num_threads"
+    launcher = _launcher()
+    if launcher is not None:
+        argv, env = launcher
+        value = _flag_threads(argv)
+        if value is not None:
+            return value, "accelerate's num_cpu_threads_per_process"
+        if env.get("OMP_NUM_THREADS", "").isdigit():
+            return int(env["OMP_NUM_THREADS"]), f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} given to {shlex.join(argv[:2])}"
+        return None
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return int(os.environ["OMP_NUM_THREADS"]), f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    return None
+
+
+def pick_threads(kind: str, model_args=None, recipe_value: int | None = None, use_cpu: bool = False) -> int | None:
+    """Set torch's CPU thread count for this run and log why; returns it (None on a GPU run, left alone)."""
+    import torch
+
+    if recipe_value is not None and recipe_value < 1:
+        raise CorralError(f"num_threads must be >= 1 (or left out for corral's pick), got {recipe_value}")
+    if torch.cuda.is_available() and not use_cpu:
+        return None
+    key = workload(kind, model_args)
+    chosen = explicit_threads(recipe_value)
+    if chosen is None:
+        n = FASTEST.get(key, ALL) or available_cores()
+        why = f"measured fastest for {key} (corral/threads.py); set num_threads in the recipe to override"
+    else:
+        n, why = chosen
+    torch.set_num_threads(n)
+    logger.info("torch CPU threads: %d (%s)", n, why)
+    return n

@@ -10,3 +10,15 @@
 
 It imports no method folder (finetune, reward, evals, data_prep, tinyworld); tests/test_layout.py checks.
 """
+
+import logging
+
+
+def _not_kernels_hint(record: logging.LogRecord) -> bool:
+    # bitsandbytes (CPU with AVX512-bf16) logs at import that its optional 4-bit CPU kernel from the Hub
+    # package `kernels` is missing; it then uses its own kernel, so nothing needs doing. Installed on
+    # corral's logger before any bitsandbytes import: every entry point imports corral first.
+    return not str(record.msg).startswith("Failed to load CPU gemm_4bit_forward")
+
+
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_not_kernels_hint)

@@ -16,36 +16,23 @@ printed) has one line per round. Generation runs in one process: launch with a s
 
 from __future__ import annotations
 
-import gc
 import logging
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from accelerate import PartialState
+from trl import ModelConfig, SFTConfig
 
 from corral.errors import CorralError
 from corral.loading import check_model_path, stop_token_ids
-from corral.manifest import finish_manifest, start_manifest, write_json_atomic
+from corral.manifest import finish_manifest, start_manifest
 from corral.recipe import parse_recipe, resolved_config, run_cli
-from data_prep.io import write_jsonl
 from data_prep.mixture import DatasetSpec, MixtureArguments
-from finetune.best_of_n import select_best, sft_rows, without_empty
-from finetune.online_rl import load_prompts, materialize_policy
-from finetune.rl_rewards import (
-    RewardArguments,
-    build_rewards,
-    columns_of,
-    format_change,
-    format_means_table,
-    heldout_scores,
-    nanmean,
-    reward_change,
-    sample_and_score,
-)
-
-logger = logging.getLogger("corral.rejection_sampling")
+from finetune.online_rl import load_prompts
+from finetune.rl_rewards import RewardArguments, build_rewards, columns_of
+from finetune.rounds import load_policy, run_rounds, sft_argv, summary_table
+from finetune.sft import SFTScriptArguments
 
 
 @dataclass
@@ -101,24 +88,7 @@ class RSScriptArguments(MixtureArguments):
 RECIPE_TYPES = (RSScriptArguments, RewardArguments)
 
 
-def sft_argv(script: RSScriptArguments, model: str, data: str, output_dir: str) -> list[str]:
-    """The finetune/sft.py command line of one round: its recipe, then this round's model/data/output."""
-    argv = [script.sft_recipe, "--model_name_or_path", model, "--datasets", f"[{{path: {data}}}]",
-            "--output_dir", output_dir]
-    for key, value in script.sft_overrides.items():
-        argv += [f"--{key}", value if isinstance(value, str) else yaml.safe_dump(
-            value, default_flow_style=True, width=1_000_000).strip().removesuffix("\n...")]
-    return argv
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
-    from accelerate import PartialState
-    from trl import ModelConfig, SFTConfig
-
-    from corral.loading import load_model
-    from finetune.sft import SFTScriptArguments
-    from finetune.sft import main as sft_main
-
     script, rewards = parse_recipe(RECIPE_TYPES, argv, required=("model_name_or_path", "output_dir", "sft_recipe"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if PartialState().num_processes > 1:
@@ -134,9 +104,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     heldout = load_prompts(script.heldout_datasets, script.seed, "heldout_datasets", dedup=script.dedup,
                            on_bad_rows=script.on_bad_rows).train.to_list() if script.heldout_datasets else []
 
-    policy, loaded = materialize_policy(script.model_name_or_path, out / "round-0/model")
-    model, tokenizer = loaded or load_model(policy)
-    eos = stop_token_ids(tokenizer)
+    policy = load_policy(script.model_name_or_path, out / "round-0/model")
+    eos = stop_token_ids(policy.tokenizer)
     components = build_rewards(rewards, eos, columns_of(prompts), "the prompt data (datasets)")
     if heldout:
         build_rewards(rewards, eos, columns_of(heldout), "the held-out prompts (heldout_datasets)")
@@ -144,91 +113,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                               {"prompts": len(prompts), "heldout_prompts": len(heldout),
                                "rewards": {c.name: c.weight for c in components}})
 
-    held_scores: list[dict] = []  # per round: {"greedy": Scored, "sampled": Scored}
-
-    def heldout_means(model, tokenizer, k):
-        if not heldout:
-            return {}
-        scored = heldout_scores(model, tokenizer, heldout, components, samples=script.heldout_samples,
-                                temperature=script.temperature, max_new_tokens=script.max_new_tokens,
-                                batch_size=script.generation_batch_size, seed=script.seed, label=f"round {k}")
-        write_jsonl(out / f"round-{k}/heldout_responses.jsonl",
-                    [{"mode": m, **r} for m, s in scored.items() for r in s.records()])
-        held_scores.append(scored)
-        return {mode: s.means() for mode, s in scored.items()}
-
-    summaries = [{"round": 0, "model": policy, "heldout": heldout_means(model, tokenizer, 0)}]
-    write_json_atomic(out / "round-0/summary.json", summaries[0])
-    kept: list[dict] = []
-    for k in range(1, script.rounds + 1):
-        rdir = out / f"round-{k}"
-        rng = random.Random(script.seed + k)
-        n = len(prompts) if script.prompts_per_round is None else min(script.prompts_per_round, len(prompts))
-        drawn = prompts if n == len(prompts) else rng.sample(prompts, n)
-        scored = sample_and_score(model, tokenizer, drawn, components, num_samples=script.num_samples,
-                                  temperature=script.temperature, max_new_tokens=script.max_new_tokens,
-                                  batch_size=script.generation_batch_size, seed=script.seed + k,
-                                  desc=f"round {k}: sampling")
-        texts = [g.text for g in scored.generations]
-        picks = select_best(without_empty(scored.totals, texts), script.num_samples, script.min_score)
-        chosen = set(p for p in picks if p is not None)
-        write_jsonl(rdir / "samples.jsonl", [{**r, "selected": i in chosen} for i, r in enumerate(scored.records())])
-        if not chosen:
-            raise CorralError(f"round {k}: no prompt has a response scoring >= min_score {script.min_score} "
-                              f"(best mean {nanmean(scored.totals):.3f}); lower min_score")
-        kept = (kept if script.accumulate else []) + sft_rows(drawn, texts, picks)
-        write_jsonl(rdir / "sft_data.jsonl", kept)
-        del model
-        gc.collect()
-
-        argv_k = sft_argv(script, policy, str(rdir / "sft_data.jsonl"), str(rdir / "model"))
-        (rdir / "sft_command.txt").write_text(_command_text(argv_k))
-        sft_main(argv_k)
-        policy, loaded = materialize_policy(str(rdir / "model"), rdir / "model/merged")
-        model, tokenizer = loaded or load_model(policy)
-        summary = {"round": k, "model": policy, "prompts": len(drawn), "kept": len(chosen),
-                   "sft_rows": len(kept), "sampled_reward": nanmean(scored.totals),
-                   "kept_reward": nanmean([scored.totals[i] for i in chosen]),
-                   "heldout": heldout_means(model, tokenizer, k)}
-        write_json_atomic(rdir / "summary.json", summary)
-        summaries.append(summary)
-        logger.info("round %d: kept %d/%d prompts, mean sampled reward %.3f, kept %.3f", k, len(chosen),
-                    len(drawn), summary["sampled_reward"], summary["kept_reward"])
-
-    last = len(held_scores) - 1
-    changes = {f"{mode}, round {a} -> {last}": reward_change(held_scores[a][mode], held_scores[last][mode])
-               for mode in (held_scores[0] if last >= 2 else ()) for a in (0, 1)}
+    summaries, changes = run_rounds(script, policy, prompts, heldout, components, out)
     table = summary_table(summaries, changes)
     (out / "summary.md").write_text(table + "\n")
     print("\n" + table + "\n")
     finish_manifest(str(out), manifest, rounds=summaries, heldout_changes=changes)
     return summaries
-
-
-def summary_table(summaries: list[dict], changes: dict | None = None) -> str:
-    """Markdown: per round, prompts kept, mean reward of the samples and of the kept ones; held-out rewards
-    per round (greedy, and sampled if asked), and the held-out reward change to the last round."""
-    lines = ["| round | kept / prompts | sampled reward | kept reward |", "|---|---|---|---|"]
-    for s in summaries:
-        if s["round"] == 0:
-            lines.append("| 0 (start) | - | - | - |")
-        else:
-            lines.append(f"| {s['round']} | {s['kept']} / {s['prompts']} | {s['sampled_reward']:.3f} | "
-                         f"{s['kept_reward']:.3f} |")
-    for mode in dict.fromkeys(m for s in summaries for m in s["heldout"]):
-        held = format_means_table([(str(s["round"]), s["heldout"][mode]) for s in summaries], title="round")
-        lines += ["", f"Mean reward on held-out prompts ({mode}):", "", held]
-    if changes:
-        lines.append("")
-    for name, change in (changes or {}).items():
-        lines.append(f"held-out {name}: {format_change(change)}  ")
-    return "\n".join(lines)
-
-
-def _command_text(argv: list[str]) -> str:
-    """The round's SFT run as a shell command, so it can be rerun by hand."""
-    words = [a if not any(c in a for c in " {}[],:") else f"'{a}'" for a in argv]
-    return "accelerate launch --config_file accelerate_configs/cpu.yaml finetune/sft.py " + " ".join(words) + "\n"
 
 
 if __name__ == "__main__":

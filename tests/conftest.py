@@ -35,3 +35,7 @@ def tiny_tokenizer(tiny_small):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_small / "tiny-base")
+
+
+# Meta's Llama 3 tokenizer (npm, cached) and the real-shaped checkpoints: tests/real_fixtures.py.
+from real_fixtures import real_shaped, real_tokenizer_files  # noqa: E402,F401

@@ -83,7 +83,9 @@ def check_template_matches_official(tokenizer: PreTrainedTokenizerBase, messages
 def check_tools_rendered(row: dict, text: str, where: str) -> None:
     """Every tool the row calls or declares appears in the rendered `text`. The official Llama 3 (3.0)
     template renders only role and content, so a tool-calling turn would train as an empty answer."""
-    calls = [c["function"]["name"] for m in row["messages"] for c in m.get("tool_calls") or []]
+    # Llama 3.1's code interpreter call is rendered as its code alone, without the tool's name.
+    calls = [fn["arguments"].get("code") if fn["name"] == "code_interpreter" else fn["name"]
+             for m in row["messages"] for fn in (c["function"] for c in m.get("tool_calls") or [])]
     declared = [t.get("function", t).get("name") for t in row.get("tools") or [] if isinstance(t, dict)]
     missing = [name for name in dict.fromkeys(calls + declared) if isinstance(name, str) and name not in text]
     if missing:

@@ -6,6 +6,10 @@ and print the message instead of a traceback.
 
 from __future__ import annotations
 
+USER_ERROR_EXIT = 2
+"""The exit code of every corral entry point (training scripts, data_prep, evals.compare, inspect,
+`python -m corral.launch`) when it stops on a `CorralError`; 1 stays Python's code for a crash."""
+
 
 class CorralError(Exception):
     """A mistake the user can fix (recipe, data file, checkpoint...), with a one-line message.

@@ -16,6 +16,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from corral.recipe import redact_argv
+
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "evaluate", "bitsandbytes", "tokenizers")
 MANIFEST_NAME = "run_manifest.json"
 
@@ -57,7 +59,7 @@ def write_json_atomic(path: str | Path, payload: dict) -> None:
 def start_manifest(output_dir: str, script: str, config: dict, data: dict) -> dict:
     manifest = {
         "script": script,
-        "argv": sys.argv,
+        "argv": redact_argv(sys.argv),  # `--hub_token hf_...` is no part of a reproducible run
         "status": "running",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "corral_commit": git_commit(),

@@ -29,7 +29,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from corral.errors import CorralError
+from corral.errors import USER_ERROR_EXIT, CorralError
 
 _UNIONS = (Union, types.UnionType)
 _SECRET_FIELDS = {"hub_token", "token"}  # not `*_token`: SFTConfig's `pad_token`/`eos_token` are no secrets
@@ -477,13 +477,47 @@ def peek_method(argv: list[str], methods, default: str) -> str:
 
 
 def run_cli(main: typing.Callable[[list[str] | None], Any], argv: list[str] | None = None):
-    """Run `main(argv)`; a `CorralError` becomes `error: <message>` on stderr and exit code 2."""
+    """Run `main(argv)`; a `CorralError` becomes `error: <message>` on stderr and exit code 2.
+
+    Under `python -m corral.launch` (CORRAL_ERROR_DIR set) the line goes to `rank-N.txt` there
+    instead: the launcher prints the first failing rank's line once, not once per process.
+    """
     try:
         return main(argv)
     except CorralError as err:
-        message = re.sub(r"\s*\n\s*", " ", str(err).strip())  # other CorralErrors may not be one line
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        message = redact_text(re.sub(r"\s*\n\s*", " ", str(err).strip()))  # other CorralErrors may not be one line
+        error_dir = os.environ.get("CORRAL_ERROR_DIR")
+        if error_dir and Path(error_dir).is_dir():
+            rank = os.environ.get("RANK", "0")
+            Path(error_dir, f"rank-{rank}.txt").write_text(f"error: {message}\n", encoding="utf-8")
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT) from None
+
+
+_HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
+
+
+def redact_text(text: str) -> str:
+    """`text` with anything shaped like a Hugging Face token (`hf_` + letters and digits) replaced."""
+    return _HF_TOKEN.sub("<redacted>", text)
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line safe to save: the values of `--hub_token`/`--token` (either spelling, `=` or
+    not) and any word shaped like a Hugging Face token become `<redacted>`."""
+    out, hide_next = [], False
+    for word in argv:
+        name, eq, _ = word.partition("=")
+        secret = name.startswith("--") and name[2:].replace("-", "_") in _SECRET_FIELDS
+        if hide_next and not word.startswith("--"):
+            out.append("<redacted>")
+        elif secret and eq:
+            out.append(f"{name}=<redacted>")
+        else:
+            out.append(redact_text(word))
+        hide_next = secret and not eq
+    return out
 
 
 def resolved_config(instances) -> dict:

@@ -26,6 +26,7 @@ from trl import get_peft_config
 from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_trained
 from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
 from corral.manifest import finish_manifest, start_manifest
+from corral.preflight import check_before_loading
 from corral.recipe import resolved_config, run_cli
 from corral.threads import pick_threads
 from data_prep.preference_data import load_preference_data
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None):
     check_method_args(method, args)
     pick_threads("dpo", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
+    check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
 
     data = load_preference_data(script, "unpaired" if method == "kto" else "preference", args.seed)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)

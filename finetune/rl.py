@@ -38,6 +38,7 @@ from corral.loading import (
     stop_token_ids,
 )
 from corral.manifest import finish_manifest, start_manifest, write_json_atomic
+from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.io import write_jsonl
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_trl_reward_settings(args)
     pick_threads("rl", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
+    check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
 
     data = load_prompts(script.datasets, args.seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
     heldout = load_prompts(script.heldout_datasets, args.seed, "heldout_datasets", dedup=script.dedup,

@@ -32,6 +32,7 @@ from corral.loading import (
     save_merged,
 )
 from corral.manifest import finish_manifest, start_manifest
+from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.special_tokens import initialize_untrained_tokens
 from corral.threads import ThreadArguments, pick_threads
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     pick_threads("sft", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
+    check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
     check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 

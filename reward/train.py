@@ -27,6 +27,7 @@ from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_traine
 from corral.errors import DataError
 from corral.loading import check_model_path, load_tokenizer
 from corral.manifest import finish_manifest, start_manifest
+from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.preference_data import PreferenceDataArguments, load_preference_data
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     pick_threads("reward", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
+    check_before_loading(args, model_args, head="reward")  # LoRA settings and targets, output_dir, disk, secrets
 
     data = load_preference_data(script, "preference", args.seed)
     check_margins(data.train, "datasets")

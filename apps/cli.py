@@ -21,9 +21,11 @@ import os
 import shlex
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LIBRARIES = r"(torch|transformers|peft|trl|accelerate|datasets|huggingface_hub|gradio)(\.|$)"
 TRAIN_SCRIPTS = {
     "sft": "finetune/sft.py",
     "dpo": "finetune/dpo.py",  # also kto, orpo, cpo, simpo: the recipe's `method:` picks
@@ -151,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(usage())
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
+    # Deprecation notices that one pinned library raises about another (peft reading transformers'
+    # `is_gradient_checkpointing`) are for corral's maintainers, not for someone chatting with a model.
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=LIBRARIES)
     if name not in COMMANDS:
         close = difflib.get_close_matches(name, COMMANDS, n=1, cutoff=0.5)
         hint = f"did you mean 'corral {close[0]}'?" if close else f"commands: {', '.join(COMMANDS)}"

@@ -1,0 +1,35 @@
+"""Trained runs for the after-training tests (chat, export, arena, tracking), built once per session.
+
+One LoRA SFT run on the seconds-sized tiny base (tests/conftest.py `tiny_small`), logging to
+TensorBoard, with its merged model (`merged/`), shared by every test module that needs a run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_RUNS: dict[str, Path] = {}
+
+
+def lora_run(tiny_small: Path, root: Path) -> Path:
+    """`root/sft-lora`: 40 LoRA SFT steps (merged copy in `merged/`), report_to tensorboard."""
+    if "lora" not in _RUNS:
+        from finetune.sft import main as sft_main
+
+        out = Path(root) / "sft-lora"
+        sft_main([str(REPO / "recipes/tiny/sft/lora.yaml"),
+                  "--model_name_or_path", str(tiny_small / "tiny-base"),
+                  "--datasets", f"[{{path: {tiny_small / 'tiny-world/sft_train.jsonl'}}}]",
+                  "--output_dir", str(out), "--max_steps", "40", "--logging_steps", "5", "--save_strategy", "no",
+                  "--learning_rate", "3e-3", "--report_to", "tensorboard", "--merge_adapter", "true"])
+        _RUNS["lora"] = out
+    return _RUNS["lora"]
+
+
+def heldout_prompts(tiny_small: Path, n: int = 8) -> list[list[dict]]:
+    """The first `n` held-out capital questions of the small world, as chat messages."""
+    path = tiny_small / "tiny-world/heldout_capitals.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()][:n]
+    return [r["messages"] if "messages" in r else [{"role": "user", "content": r["prompt"]}] for r in rows]

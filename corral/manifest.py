@@ -2,7 +2,10 @@
 
 Holds the resolved recipe (every dataclass field, defaults included), library versions, the git
 commit of corral, the data fingerprint and row counts, and the run's status. It is written when the
-run starts (`"status": "running"`) and rewritten atomically at the end (`"finished"`, with metrics).
+run starts (`"status": "running"`, with the pid and host) and rewritten atomically at the end
+(`"finished"`, with metrics). A run that never reached the end (killed, crashed) is found by the next
+launch into the same `output_dir` (`mark_interrupted`: still `running`, its pid gone) and recorded as
+`"interrupted"`; the new manifest keeps earlier attempts under `previous_attempts`.
 """
 
 from __future__ import annotations
@@ -56,12 +59,55 @@ def write_json_atomic(path: str | Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError, OverflowError):
+        return True
+    return True
+
+
+def read_manifest(output_dir: str | Path) -> dict | None:
+    """The run manifest in `output_dir`, or None (absent or unreadable)."""
+    try:
+        manifest = json.loads((Path(output_dir) / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def mark_interrupted(output_dir: str | Path) -> str | None:
+    """If the manifest in `output_dir` says `running` but its process is gone, rewrite it as
+    `interrupted` and return its `started_at`; else None. (A live pid on another host cannot be
+    checked and counts as gone: two machines training into one directory is not supported.)"""
+    manifest = read_manifest(output_dir)
+    if not manifest or manifest.get("status") != "running":
+        return None
+    if manifest.get("host") == platform.node() and manifest.get("pid") != os.getpid() and _pid_alive(manifest.get("pid")):
+        return None
+    manifest.update(status="interrupted", interrupted_detected_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    write_json_atomic(Path(output_dir) / MANIFEST_NAME, manifest)
+    return str(manifest.get("started_at"))
+
+
+def _attempt(manifest: dict) -> dict:
+    keys = ("status", "started_at", "finished_at", "interrupted_detected_at", "pid", "host")
+    return {k: manifest[k] for k in keys if k in manifest}
+
+
 def start_manifest(output_dir: str, script: str, config: dict, data: dict) -> dict:
+    previous = read_manifest(output_dir) or {}
+    attempts = previous.get("previous_attempts", []) + ([_attempt(previous)] if previous.get("status") else [])
     manifest = {
         "script": script,
         "argv": redact_argv(sys.argv),  # `--hub_token hf_...` is no part of a reproducible run
         "status": "running",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "pid": os.getpid(),
+        "host": platform.node(),
+        "previous_attempts": attempts,
         "corral_commit": git_commit(),
         "libraries": library_versions(),
         "config": config,

@@ -23,7 +23,7 @@ import sys
 
 from trl import get_peft_config
 
-from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_trained
+from corral.checkpoints import MarkCompleteCallback, prepare_output_dir, run_training, save_trained
 from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
 from corral.manifest import finish_manifest, start_manifest
 from corral.preflight import check_before_loading
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None):
     check_method_args(method, args)
     pick_threads("dpo", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
+    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
 
     data = load_preference_data(script, "unpaired" if method == "kto" else "preference", args.seed)
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None):
     heldout = {}
     if data.eval is not None:
         heldout["before"] = trainer.evaluate()
-    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
     if data.eval is not None:
         heldout["after"] = trainer.evaluate()
         for key in ("eval_rewards/accuracies", "eval_rewards/margins"):

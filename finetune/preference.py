@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from corral import recipe
+from corral.checkpoints import CheckpointArguments
 from corral.errors import CorralError
 from corral.loading import CheckpointError, is_adapter, load_causal_lm, merge_adapter_for_recipe
 from corral.threads import ThreadArguments
@@ -38,7 +39,7 @@ REFERENCE_FREE = ("orpo", "cpo", "simpo")
 
 
 @dataclass
-class PreferenceScriptArguments(PreferenceDataArguments, ThreadArguments):
+class PreferenceScriptArguments(PreferenceDataArguments, ThreadArguments, CheckpointArguments):
     """corral's part of a DPO-family recipe: which method, and how a LoRA result is saved."""
 
     method: Literal["dpo", "kto", "orpo", "cpo", "simpo"] = field(

@@ -28,7 +28,7 @@ from typing import Literal
 
 from trl import ModelConfig, get_peft_config
 
-from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_atomically
+from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_atomically
 from corral.loading import (
     CHAT_TEMPLATE_HELP,
     check_model_path,
@@ -69,7 +69,7 @@ logger = logging.getLogger("corral.rl")
 
 
 @dataclass
-class RLScriptArguments(MixtureArguments, ThreadArguments):
+class RLScriptArguments(MixtureArguments, ThreadArguments, CheckpointArguments):
     """What corral adds to the TRL trainer configs: the method, prompt data, held-out evaluation.
 
     `datasets` rows are prompts (`prompt` messages) plus the columns the rewards read."""
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_trl_reward_settings(args)
     pick_threads("rl", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
+    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
 
     data = load_prompts(script.datasets, args.seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rewards": {c.name: c.weight for c in components}}) if main_process else None
 
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
     seconds = time.time() - start
     save_atomically(trainer.save_model, args.output_dir)
     summary = {"method": method, "steps": trainer.state.global_step, "train_seconds": round(seconds, 1)}

@@ -22,7 +22,7 @@ from typing import Literal
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, save_atomically, train
+from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_atomically
 from corral.loading import (
     CHAT_TEMPLATE_HELP,
     check_model_path,
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         "long_samples": train.n_long, "dropped_long_samples": train.n_dropped,
         "special_tokens_reinitialised": changed}) if main_process else None
 
-    result = train(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
+    result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
     save_atomically(trainer.save_model, args.output_dir)
     if main_process:
         tokenizer.save_pretrained(args.output_dir)

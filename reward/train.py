@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config
 
-from corral.checkpoints import MarkCompleteCallback, resolve_resume, save_trained
+from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_trained
 from corral.errors import DataError
 from corral.loading import check_model_path, load_tokenizer
 from corral.manifest import finish_manifest, start_manifest
@@ -39,7 +39,7 @@ logger = logging.getLogger("corral.reward")
 
 
 @dataclass
-class RewardScriptArguments(PreferenceDataArguments, ThreadArguments):
+class RewardScriptArguments(PreferenceDataArguments, ThreadArguments, CheckpointArguments):
     """corral's part of a reward recipe: the preference data (`datasets`, `eval_datasets`, ...) and chat template."""
 
 
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     pick_threads("reward", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
+    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
     check_before_loading(args, model_args, head="reward")  # LoRA settings and targets, output_dir, disk, secrets
 
     data = load_preference_data(script, "preference", args.seed)
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None):
         "fingerprint": data.report.fingerprint, "train_rows": len(data.train),
         "eval_rows": len(data.eval_rows)}) if main_process else None
 
-    result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
     save_trained(trainer, tokenizer, args.output_dir, merge_lora=peft_config is not None,
                  adapter_dir=f"{args.output_dir}/adapter")
     heldout = None

@@ -495,11 +495,11 @@ def run_cli(main: typing.Callable[[list[str] | None], Any], argv: list[str] | No
         raise SystemExit(USER_ERROR_EXIT) from None
 
 
-_HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
+_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{20,}")  # Hugging Face user tokens: hf_ + 34 letters/digits
 
 
 def redact_text(text: str) -> str:
-    """`text` with anything shaped like a Hugging Face token (`hf_` + letters and digits) replaced."""
+    """`text` with anything shaped like a Hugging Face token (`hf_` + 20 or more letters/digits) replaced."""
     return _HF_TOKEN.sub("<redacted>", text)
 
 

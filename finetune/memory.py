@@ -548,27 +548,46 @@ def _precision(setup: TrainingSetup) -> tuple[int, int, int, int, int]:
     return load, trainable, trainable, trainable, 0
 
 
-def estimate_memory(setup: TrainingSetup) -> MemoryEstimate:
-    """Estimate the peak per-device memory of one training step; see the module docstring."""
-    shape, sh = setup.shape, setup.sharding
-    n = sh.num_processes
-    notes = []
-    frozen_b, train_b, grad_b, master_b, extra_master_b = _precision(setup)
-    c = 2 if (setup.bf16 or setup.weights_dtype != "float32") else 4
-    # fp32 weights meet bf16 autocast only outside FSDP/DeepSpeed, which hand the layers bf16 weights
-    fp32_autocast = setup.weights_dtype == "float32" and setup.bf16 and sh.kind not in ("zero", "fsdp")
-    quantized = setup.load_in_4bit or setup.load_in_8bit
-    linears = all_linears(shape)
-    linear_numel = sum(lin.weight_numel for lin in linears)
-    head_numel = shape.vocab_size * shape.hidden_size
+def _compute_bytes(setup: TrainingSetup) -> int:
+    """Bytes of one activation element: 2 under bf16 autocast or 16-bit weights, else 4."""
+    return 2 if (setup.bf16 or setup.weights_dtype != "float32") else 4
 
-    # --- parameters: frozen base (maybe quantized) + trainable
+
+def _fp32_autocast(setup: TrainingSetup) -> bool:
+    """fp32 weights meet bf16 autocast only outside FSDP/DeepSpeed, which hand the layers bf16 weights."""
+    return setup.weights_dtype == "float32" and setup.bf16 and setup.sharding.kind not in ("zero", "fsdp")
+
+
+def _quantized(setup: TrainingSetup) -> bool:
+    return setup.load_in_4bit or setup.load_in_8bit
+
+
+@dataclass
+class _TrainingState:
+    """Parameters, gradients and optimizer states at full size, before sharding or offload."""
+
+    params: int
+    trainable: int
+    weights: float
+    gradients: float
+    optimizer: float
+    optimizer_paged: bool
+    quantized_numel: int  # weights stored in 4 or 8 bit
+    quantized_bytes: float  # bytes per such weight
+    notes: list[str]
+
+
+def _training_state(setup: TrainingSetup) -> _TrainingState:
+    """Frozen base (maybe quantized) + trainable params, their gradients and optimizer states."""
+    shape, notes = setup.shape, []
+    frozen_b, train_b, grad_b, master_b, extra_master_b = _precision(setup)
+    linears = all_linears(shape)
     total_params = parameter_count(shape)
     q_numel, per_q = 0, 0.0
     if setup.use_peft:
         trainable = lora_parameter_count(shape, setup.lora_r, setup.lora_target_modules, setup.use_dora)
         base_bytes = float(total_params * frozen_b)
-        if quantized:
+        if _quantized(setup):
             q_numel = sum(lin.weight_numel for lin in linears if lin.quantizable)
             per_q = quantized_bytes_per_param(4 if setup.load_in_4bit else 8, setup.double_quant)
             base_bytes = q_numel * per_q + (total_params - q_numel) * frozen_b
@@ -580,29 +599,54 @@ def estimate_memory(setup: TrainingSetup) -> MemoryEstimate:
         trainable = total_params
         weight_bytes = float(total_params * train_b)
 
-    # --- optimizer states and gradients (full size, before sharding)
     spec = optimizer_bytes_per_param(setup.optim, master_b)
     if spec.approximate:
         notes.append(f"optim {setup.optim}: state size approximate")
     opt_bytes = trainable * (spec.fixed_bytes + extra_master_b)
     grad_bytes = float(trainable * grad_b)
     if setup.optimizer_in_backward:
+        head_numel = shape.vocab_size * shape.hidden_size
         largest = max([head_numel] + [lin.weight_numel for lin in linears]) if not setup.use_peft else trainable
         grad_bytes = float(min(trainable, largest) * grad_b)
         notes.append("optimizer in backward: at most one parameter's gradient alive")
+    return _TrainingState(total_params, trainable, weight_bytes, grad_bytes, opt_bytes, spec.paged, q_numel, per_q,
+                          notes)
 
-    # --- sharding and offload
+
+def _shard_divisors(sh: Sharding) -> tuple[int, int, int]:
+    """Over how many devices weights, gradients and optimizer states are split."""
+    n = sh.num_processes
     w_div = n if (sh.kind == "fsdp" and sh.reshard_after_forward) or (sh.kind == "zero" and sh.zero_stage >= 3) else 1
     g_div = n if sh.kind == "fsdp" or (sh.kind == "zero" and sh.zero_stage >= 2) else 1
     o_div = n if sh.kind == "fsdp" or (sh.kind == "zero" and sh.zero_stage >= 1) else 1
+    return w_div, g_div, o_div
+
+
+@dataclass
+class _Placement:
+    """Per-device bytes of the training state after sharding, and what went to CPU or paged memory."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    cpu: float
+    paged: float
+    notes: list[str]
+
+
+def _place(setup: TrainingSetup, state: _TrainingState, w_div: int, g_div: int, o_div: int) -> _Placement:
+    """Shard the training state over the devices, then move offloaded and paged parts off the GPU."""
+    sh, notes = setup.sharding, []
+    quantized = _quantized(setup)
     unsharded = 0.0
     if sh.kind == "fsdp" and quantized and setup.bnb_4bit_quant_storage not in DTYPE_BYTES and w_div > 1:
-        unsharded = q_numel * per_q  # accelerate excludes integer-stored 4-bit weights from fully_shard
+        # accelerate excludes integer-stored 4-bit weights from fully_shard
+        unsharded = state.quantized_numel * state.quantized_bytes
         notes.append("FSDP + 4-bit with bnb_4bit_quant_storage unset (uint8): the 4-bit weights are not "
                      "sharded; set bnb_4bit_quant_storage: bfloat16 to shard them")
-    weight_bytes = (weight_bytes - unsharded) / w_div
-    grad_bytes, opt_bytes = grad_bytes / g_div, opt_bytes / o_div
-    if sh.kind == "ddp" and n > 1 and not setup.optimizer_in_backward:
+    weight_bytes = (state.weights - unsharded) / w_div
+    grad_bytes, opt_bytes = state.gradients / g_div, state.optimizer / o_div
+    if sh.kind == "ddp" and sh.num_processes > 1 and not setup.optimizer_in_backward:
         # DDP's allreduce buckets are a second flat copy of the gradients unless
         # gradient_as_bucket_view=True, which accelerate does not set by default.
         grad_bytes *= 2
@@ -622,34 +666,45 @@ def estimate_memory(setup: TrainingSetup) -> MemoryEstimate:
         weight_bytes = 0.0
     weight_bytes += unsharded  # ignored by FSDP: neither sharded nor offloaded
     paged = 0.0
-    if spec.paged:
+    if state.optimizer_paged:
         paged, opt_bytes = opt_bytes, 0.0
         notes.append(f"{setup.optim}: {paged / GIB:.2f} GiB of optimizer states in CUDA unified memory, "
                      "evicted to CPU RAM under pressure; not counted in the total")
+    return _Placement(weight_bytes, grad_bytes, opt_bytes, cpu, paged, notes)
 
-    # --- activations at per_device_train_batch_size x max_length tokens
+
+@dataclass
+class _Activations:
+    """Activation bytes at the two moments of a step that can peak."""
+
+    saved: float  # end of forward: what autograd keeps for backward
+    loss: float  # end of forward: logits and loss
+    recompute: float  # end of backward: one layer's recomputed (or first layer's saved) tensors
+    checkpointing: bool
+    notes: list[str]
+
+
+def _activations(setup: TrainingSetup, w_div: int) -> _Activations:
+    """Activations at per_device_train_batch_size x max_length tokens."""
+    shape, notes = setup.shape, []
+    c, fp32_autocast = _compute_bytes(setup), _fp32_autocast(setup)
     tokens = setup.per_device_train_batch_size * setup.max_length
     eager_seq = setup.max_length if setup.attn_implementation == "eager" else 0
-
-    def layer_bytes(layer: int) -> float:
-        targets = lora_targets(shape, setup.lora_target_modules, layer) if setup.use_peft else []
-        ins = [lin.in_features for lin in targets]
-        return layer_activation_bytes_per_token(
-            shape, layer, base_trainable=not setup.use_peft, lora_in_features=ins, lora_r=setup.lora_r,
-            compute_bytes=c, fp32_weights_autocast=fp32_autocast, eager_attention_seq=eager_seq)
-
-    per_layer = [tokens * layer_bytes(i) for i in range(shape.num_layers)]
+    per_layer = [tokens * _layer_activation_bytes(setup, i, c, fp32_autocast, eager_seq)
+                 for i in range(shape.num_layers)]
     # Under bf16 autocast an fp32 weight is cast to bf16 for each matmul and the cast is kept for
     # backward: trainable weights by autocast's cast cache until the forward ends, frozen ones (not
     # 4-bit: bitsandbytes dequantizes again in backward) as the saved operand of their matmul.
     casts_total = casts_layer = 0.0
-    if fp32_autocast and not quantized:
+    head_numel = shape.vocab_size * shape.hidden_size
+    if fp32_autocast and not _quantized(setup):
+        linear_numel = sum(lin.weight_numel for lin in all_linears(shape))
         casts_total = 2 * (linear_numel + head_numel) / w_div
         casts_layer = 2 * max(sum(lin.weight_numel for lin in layer_linears(shape, i)) for i in range(shape.num_layers))
         notes.append("fp32 weights under bf16 autocast: bf16 copies of the weights live through the forward pass")
     # RoPE tables shared by all layers: cos and sin for Llama, one complex64 freqs_cis for Llama 4
     rope = tokens * shape.head_dim * (4 if shape.family == "llama4" else 2 * (4 if fp32_autocast else c))
-    checkpointing = setup.gradient_checkpointing or sh.activation_checkpointing
+    checkpointing = setup.gradient_checkpointing or setup.sharding.activation_checkpointing
     if checkpointing:
         # Only each layer's input survives the forward; backward recomputes one layer at a time.
         saved = tokens * shape.num_layers * shape.hidden_size * (4 if fp32_autocast else c) + rope
@@ -661,30 +716,59 @@ def estimate_memory(setup: TrainingSetup) -> MemoryEstimate:
         recompute = per_layer[0] + casts_layer
     saved += casts_total
     loss = tokens * logits_bytes_per_token(shape, setup.loss_impl, c)
+    return _Activations(saved, loss, recompute, checkpointing, notes)
 
-    # --- transient buffers, counted in overhead
+
+def _layer_activation_bytes(setup: TrainingSetup, layer: int, c: int, fp32_autocast: bool, eager_seq: int) -> float:
+    """Bytes per token autograd saves in one decoder layer, with this setup's LoRA targets."""
+    targets = lora_targets(setup.shape, setup.lora_target_modules, layer) if setup.use_peft else []
+    return layer_activation_bytes_per_token(
+        setup.shape, layer, base_trainable=not setup.use_peft, lora_in_features=[lin.in_features for lin in targets],
+        lora_r=setup.lora_r, compute_bytes=c, fp32_weights_autocast=fp32_autocast, eager_attention_seq=eager_seq)
+
+
+def _transient_bytes(setup: TrainingSetup, state: _TrainingState, w_div: int) -> float:
+    """Short-lived buffers, counted in overhead: dequantized weights and all-gathered layers."""
+    shape, sh, c = setup.shape, setup.sharding, _compute_bytes(setup)
+    quantized = _quantized(setup)
     transient = 0.0
     if quantized:  # bitsandbytes dequantizes one weight to the compute dtype per matmul
-        transient += max(lin.weight_numel for lin in linears if lin.quantizable) * c
+        transient += max(lin.weight_numel for lin in all_linears(shape) if lin.quantizable) * c
     if w_div > 1 or (sh.kind == "fsdp" and sh.offload_params) or (sh.kind == "zero" and sh.offload_params):
         # the all-gathered current and prefetched layer, plus the output head kept gathered for the
         # loss; 4-bit weights travel packed
-        def gathered(layer: int) -> float:
-            q = sum(lin.weight_numel for lin in layer_linears(shape, layer) if lin.quantizable) if quantized else 0
-            return q * per_q + (layer_parameter_count(shape, layer) - q) * c
-        transient += 2 * max(gathered(i) for i in range(shape.num_layers)) + head_numel * c
+        largest = max(_gathered_layer_bytes(setup, state, i, c) for i in range(shape.num_layers))
+        transient += 2 * largest + shape.vocab_size * shape.hidden_size * c
+    return transient
 
-    # --- the two candidate peaks of a step
-    grads_in_forward = grad_bytes if setup.gradient_accumulation_steps > 1 and not setup.optimizer_in_backward else 0.0
-    if saved + loss + grads_in_forward >= recompute + grad_bytes:
-        phase, acts, grads_now = "end of forward (loss)", saved + loss, grads_in_forward
-        detail = {"saved for backward": saved, "logits and loss": loss}
+
+def _gathered_layer_bytes(setup: TrainingSetup, state: _TrainingState, layer: int, c: int) -> float:
+    """One layer's all-gathered weights: 4-bit ones packed, the rest in the compute dtype."""
+    linears = layer_linears(setup.shape, layer) if _quantized(setup) else []
+    q = sum(lin.weight_numel for lin in linears if lin.quantizable)
+    return q * state.quantized_bytes + (layer_parameter_count(setup.shape, layer) - q) * c
+
+
+def estimate_memory(setup: TrainingSetup) -> MemoryEstimate:
+    """Estimate the peak per-device memory of one training step; see the module docstring."""
+    state = _training_state(setup)
+    w_div, g_div, o_div = _shard_divisors(setup.sharding)
+    placed = _place(setup, state, w_div, g_div, o_div)
+    acts = _activations(setup, w_div)
+    # The two candidate peaks of a step: gradient accumulation keeps the last micro-batch's gradients
+    # through the forward pass.
+    accumulating = setup.gradient_accumulation_steps > 1 and not setup.optimizer_in_backward
+    grads_in_forward = placed.gradients if accumulating else 0.0
+    if acts.saved + acts.loss + grads_in_forward >= acts.recompute + placed.gradients:
+        phase, activations, grads_now = "end of forward (loss)", acts.saved + acts.loss, grads_in_forward
+        detail = {"saved for backward": acts.saved, "logits and loss": acts.loss}
     else:
-        phase, acts, grads_now = "end of backward", recompute, grad_bytes
-        detail = {"one layer recomputed" if checkpointing else "first layer's saved tensors": recompute}
-    live = weight_bytes + opt_bytes + grads_now + acts
-    overhead = CUDA_CONTEXT_BYTES + FRAGMENTATION * live + transient
+        phase, activations, grads_now = "end of backward", acts.recompute, placed.gradients
+        detail = {"one layer recomputed" if acts.checkpointing else "first layer's saved tensors": acts.recompute}
+    live = placed.weights + placed.optimizer + grads_now + activations
+    overhead = CUDA_CONTEXT_BYTES + FRAGMENTATION * live + _transient_bytes(setup, state, w_div)
     return MemoryEstimate(
-        weights=weight_bytes, gradients=grads_now, optimizer=opt_bytes, activations=acts, overhead=overhead,
-        peak_phase=phase, params=total_params, trainable_params=trainable, paged_optimizer=paged,
-        cpu_offloaded=cpu, activations_detail=detail, notes=notes)
+        weights=placed.weights, gradients=grads_now, optimizer=placed.optimizer, activations=activations,
+        overhead=overhead, peak_phase=phase, params=state.params, trainable_params=state.trainable,
+        paged_optimizer=placed.paged, cpu_offloaded=placed.cpu, activations_detail=detail,
+        notes=state.notes + placed.notes + acts.notes)

@@ -61,6 +61,10 @@ def beyond_training_arguments(config: type) -> set[str]:
             if f.init and (f.name not in base_names or own.get(f.name) != base.get(f.name))}
 
 
+def _beyond(config: type) -> str:
+    return f"TRL `{config.__name__}` keys beyond `TrainingArguments`"
+
+
 def _method_table(config: type, title: str) -> str:
     return recipe_reference_markdown((config,), title, only=beyond_training_arguments(config))
 
@@ -73,10 +77,11 @@ def shared_section() -> list[str]:
 
     return [
         "## Keys every trainer shares\n",
-        recipe_reference_markdown((DatasetSpec,), "each entry of `datasets:` (and `eval_datasets:`, `heldout_datasets:`)"),
+        recipe_reference_markdown((DatasetSpec,),
+                                  "each entry of `datasets:` (and `eval_datasets:`, `heldout_datasets:`)"),
         recipe_reference_markdown((ModelConfig,), "model keys (TRL `ModelConfig`, every trainer)"),
-        "Training keys: every method's TRL config extends transformers' `TrainingArguments`, so all of\n"
-        "these are recipe keys of every trainer. A method's own default, where it differs, is in its section.\n",
+        ("Training keys: every method's TRL config extends transformers' `TrainingArguments`, so all of\n"
+        "these are recipe keys of every trainer. A method's own default, where it differs, is in its section.\n"),
         recipe_reference_markdown((TrainingArguments,), "training keys (transformers `TrainingArguments`)"),
     ]
 
@@ -89,7 +94,7 @@ def sft_section() -> list[str]:
     return [
         "## SFT (finetune/sft.py)\n",
         recipe_reference_markdown((SFTScriptArguments,), "corral keys (`SFTScriptArguments`)"),
-        _method_table(SFTConfig, "TRL `SFTConfig` keys beyond `TrainingArguments`"),
+        _method_table(SFTConfig, _beyond(SFTConfig)),
     ]
 
 
@@ -106,7 +111,7 @@ def preference_section() -> list[str]:
             continue
         seen.add(config)
         users = "/".join(m for m in METHODS if method_classes(m)[0] is config)
-        parts.append(_method_table(config, f"`method: {users}`: TRL `{config.__name__}` keys beyond `TrainingArguments`"))
+        parts.append(_method_table(config, f"`method: {users}`: {_beyond(config)}"))
     return parts
 
 
@@ -118,7 +123,7 @@ def reward_section() -> list[str]:
     return [
         "## Reward model (reward/train.py)\n",
         recipe_reference_markdown((RewardScriptArguments,), "corral keys (`RewardScriptArguments`)"),
-        _method_table(RewardConfig, "TRL `RewardConfig` keys beyond `TrainingArguments`"),
+        _method_table(RewardConfig, _beyond(RewardConfig)),
     ]
 
 
@@ -129,10 +134,11 @@ def rl_section() -> list[str]:
 
     parts = ["## Online RL (finetune/rl.py)\n",
              recipe_reference_markdown((RLScriptArguments,), "corral keys (`RLScriptArguments`)"),
-             recipe_reference_markdown((RewardArguments,), "reward keys (`RewardArguments`, also used by rejection sampling)")]
+             recipe_reference_markdown((RewardArguments,),
+                                       "reward keys (`RewardArguments`, also used by rejection sampling)")]
     for method in METHODS:
         config = config_class(method)
-        parts.append(_method_table(config, f"`method: {method}`: TRL `{config.__name__}` keys beyond `TrainingArguments`"))
+        parts.append(_method_table(config, f"`method: {method}`: {_beyond(config)}"))
     return parts
 
 
@@ -141,8 +147,8 @@ def rejection_sampling_section() -> list[str]:
 
     return [
         "## Rejection sampling (finetune/rejection_sampling.py)\n",
-        "Rewards are the `RewardArguments` keys of online RL; each round's SFT takes its training keys\n"
-        "from `sft_recipe` (see SFT) plus `sft_overrides`.\n",
+        ("Rewards are the `RewardArguments` keys of online RL; each round's SFT takes its training keys\n"
+        "from `sft_recipe` (see SFT) plus `sft_overrides`.\n"),
         recipe_reference_markdown((RSScriptArguments,), "corral keys (`RSScriptArguments`)"),
     ]
 

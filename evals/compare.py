@@ -12,21 +12,23 @@ side_by_side.jsonl into --out; metric definitions are in evals/README.md.
 from __future__ import annotations
 
 import gc
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from corral.loading import CheckpointError, load_model
+from corral.errors import USER_ERROR_EXIT, CorralError
+from corral.loading import load_model
 from corral.threads import pick_threads
 from evals import aggregate, plots, report
 from evals.config import CompareConfig, ConfigError, parse_args
 from evals.divergence import kl_from_baseline, perplexity, same_vocabulary
 from evals.formatting import adds_bos, format_prompt, is_base, trim_raw_response
 from evals.generation import generate
-from evals.reward_scoring import RewardModelError, check_reward_checkpoint, load_reward_model, score
-from evals.suite import SuiteError, describe, load_suite
+from evals.reward_scoring import check_reward_checkpoint, load_reward_model, score
+from evals.suite import describe, load_suite
 
 
 def baseline_model(cfg: CompareConfig) -> str:
@@ -129,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = parse_args(argv)
         print(f"torch CPU threads: {pick_threads('eval')}")
         results = run(cfg)
-    except (ConfigError, SuiteError, CheckpointError, RewardModelError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except CorralError as e:  # ConfigError, SuiteError, CheckpointError, RewardModelError, ...
+        print("error: " + re.sub(r"\s*\n\s*", " ", str(e).strip()), file=sys.stderr)
+        return USER_ERROR_EXIT
     print("\n".join(report.metrics_table(results["models"])))
     print(f"\nwrote {cfg.out}/report.html, report.md, results.json, side_by_side.jsonl")
     return 0

@@ -1,8 +1,14 @@
 """`CompareConfig`: every knob of `python -m evals.compare`, with its help text and default.
 
 The command line is built from these fields (`parser()`), so the help, the defaults and the checks
-live in one place. Checks that only need the flags run in `__post_init__`; a mistake is a one-line
-`ConfigError` naming the flag and the fix.
+live in one place. Checks that only need the flags run in `__post_init__`; a mistake, argparse's own
+included (a missing --suite, `--batch-size x`), is a one-line `ConfigError` naming the flag and the
+fix. It is a `CorralError`, the one class of user error every corral command reports as
+`error: ...` with exit code 2.
+
+Why not `corral.recipe.parse_recipe`: that reads a YAML recipe plus `--key value` overrides, while
+this command has no recipe file, repeats `--model NAME=PATH`, spells flags with dashes and needs
+`--help`; argparse does those, and these dataclass fields stay the one source of the options.
 """
 
 from __future__ import annotations
@@ -10,11 +16,19 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, dataclass, field, fields
 
+from corral.errors import CorralError
 from evals.formatting import FORMATS
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(CorralError, ValueError):
+    """A wrong or missing command-line option of `python -m evals.compare`, in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises `ConfigError` instead of printing its usage and exiting (`--help` still exits 0)."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
 
 
 @dataclass
@@ -82,7 +96,7 @@ class CompareConfig:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m evals.compare",
         description="Compare base, instruct and safety-tuned models side by side on one suite.",
     )

@@ -11,12 +11,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.errors import CorralDataError
+
 KINDS = ("task", "harmful", "benign")
 ROLES = ("system", "user", "assistant")
 KEYS = {"id", "kind", "category", "prompt", "messages", "reference"}
 
 
-class SuiteError(ValueError):
+class SuiteError(CorralDataError):
     """A malformed suite line; the message is one line naming the file and line number."""
 
 

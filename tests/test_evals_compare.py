@@ -146,6 +146,28 @@ def test_heldout_wrapper_fills_in_the_tiny_world_suite(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "error: --model a=/nonexistent: no such directory"
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "a=x"], "error: the following arguments are required: --suite, --out"),
+        (["--suite", "s.jsonl", "--out", "o", "--model", "a=x", "--batch-size", "many"],
+         "error: argument --batch-size: invalid int value: 'many'"),
+        (["--suite", "s.jsonl", "--out", "o", "--modle", "a=x"], "error: unrecognized arguments: --modle a=x"),
+        (["--suite", "s.jsonl", "--out", "o"], "error: give at least one --model NAME=PATH"),
+    ],
+)
+def test_option_mistakes_are_one_corral_error_line(argv, message, capsys):
+    """argparse's own mistakes too: one line and exit code 2, like every corral command, before any model loads."""
+    from corral.errors import CorralError
+    from evals.config import ConfigError, parse_args
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == message
+    with pytest.raises(CorralError):
+        parse_args(argv)
+    assert issubclass(ConfigError, CorralError)
+
+
 def test_help_lists_every_config_field(capsys):
     from dataclasses import fields
 
@@ -162,7 +184,7 @@ def test_real_tiny_base_plugs_in(tiny_small, tmp_path):
     """The embedded tiny-world base (tinyworld.build) is evaluated like any checkpoint directory."""
     root = tiny_small
     suite = tmp_path / "suite.jsonl"
-    suite.write_text("".join(line for line in open(Path(__file__).parent.parent / "evals" / "suites" / "tiny_world.jsonl").readlines()[::7]))
+    suite.write_text("".join(line for line in open(Path(__file__).parent.parent / "tinyworld" / "suites" / "tiny_world.jsonl").readlines()[::7]))
     argv = ["--suite", str(suite), "--out", str(tmp_path / "out"), "--model", f"base={root / 'tiny-base'}",
             "--raw", "base", "--base-format", "both", "--max-new-tokens", "8"]
     with one_torch_thread():

@@ -5,7 +5,7 @@
 Trains `recipes/tiny/sft/{full,lora}.yaml` on the tiny base with the chat-token options varied
 (`special_token_init`, `freeze_embeddings`), then compares every model on the 60 held-out capitals
 with `python -m evals.compare` (greedy, official template). Prints accuracy per variant and seed;
-the README's table comes from this script.
+the table in docs/results-tiny-world.md comes from this script.
 """
 
 from __future__ import annotations

@@ -549,7 +549,7 @@ def recipe_reference_markdown(dataclass_types: tuple[type, ...], title: str,
     """A `key | type | default | help` table of the recipe keys, from each field's `metadata["help"]`.
 
     `only` picks fields of the large TRL classes; a name in it that no class declares is an error,
-    so the README cannot keep documenting a key TRL removed.
+    so docs/recipe-reference.md cannot keep documenting a key TRL removed.
     """
     rows, seen = [], set()
     for cls in dataclass_types:

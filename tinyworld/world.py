@@ -11,7 +11,7 @@ Everything here is a pure function of `WorldConfig` (and its seed). `pretraining
 plain text only - like a real Llama 3 base, the model never sees Llama 3 chat markup - but it does
 contain questions and answers written in many ad-hoc formats ("Q:/A:", "User:/Assistant:", forum
 quotes, markdown headings...), as web text does. That variety is what lets a base model learn
-retrieval that survives a chat template it has never seen (see README "Why SFT on a base works").
+retrieval that survives a chat template it has never seen (see docs/results-tiny-world.md, "SFT on a base").
 
 Countries are split once: `sft` countries appear in SFT conversations, `heldout` countries appear
 only in pretraining text. Held-out accuracy after SFT measures whether SFT *elicits* knowledge

@@ -38,19 +38,13 @@ quickstart: tiny-base
 	$(PY) -m evals.compare --suite outputs/tiny-world/heldout_capitals.jsonl --raw base --base-format both \
 		--model base=outputs/tiny-base --model sft=outputs/tiny-sft-full --out reports/quickstart
 
-# The whole post-training pipeline on the embedded default (~20-30 min on 2 cores): instruct SFT,
-# safety SFT, reward model, DPO, GRPO, then every model side by side with reward win rates.
-LAUNCH := $(VENV)/bin/accelerate launch --config_file accelerate_configs/cpu.yaml
+# The whole post-training pipeline on the embedded default, safety in every stage (docs/safety.md):
+# SFT with safety data mixed in -> reward model -> DPO with safety pairs -> GRPO with the safety reward
+# (the instruct tier) -> constitutional/RLAIF pairs -> DPO on them (the safety-tuned tier) -> every model
+# side by side on the held-out-phrasing split and the safety gate. Each stage is printed as it runs with
+# its wall time; finished stages are skipped on a rerun unless their recipe, data or start model changed.
 pipeline: tiny-base
-	$(LAUNCH) finetune/sft.py recipes/tiny/sft/full.yaml
-	$(LAUNCH) finetune/sft.py recipes/tiny/sft/safety.yaml
-	$(LAUNCH) reward/train.py recipes/tiny/reward/full.yaml
-	$(LAUNCH) finetune/dpo.py recipes/tiny/dpo/full.yaml
-	$(LAUNCH) finetune/rl.py recipes/tiny/rl/grpo.yaml
-	$(PY) -m evals.compare --suite tinyworld/suites/tiny_world.jsonl --raw base --base-format both \
-		--model base=outputs/tiny-base --model sft=outputs/tiny-sft-full --model safe=outputs/tiny-sft-safety \
-		--model dpo=outputs/tiny-dpo-full --model grpo=outputs/tiny-rl-grpo --baseline sft \
-		--reward-model outputs/tiny-rm --text outputs/tiny-world/drift_text.txt --out reports/pipeline
+	$(PY) -m apps.pipeline
 
 test: venv
 	$(PY) -m pytest -q

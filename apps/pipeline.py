@@ -1,0 +1,174 @@
+"""The tiny world's post-training pipeline as one command: base -> instruct -> safety-tuned, safety in every stage.
+
+    python -m apps.pipeline            # = make pipeline; finished stages are skipped
+    python -m apps.pipeline --dry-run  # print the stages and whether each would run
+    python -m apps.pipeline --force dpo --jobs 1
+
+Stages (each an ordinary command, printed as it starts; its log goes to <output>/pipeline.log):
+
+    sft     SFT of the base with safety data mixed in         recipes/tiny/sft/safe_mix.yaml
+    rm      reward model on helpfulness + safety pairs        recipes/tiny/reward/safe.yaml
+    dpo     DPO with safety pairs                             recipes/tiny/dpo/safe.yaml
+    grpo    GRPO with rule rewards + the safety rule          recipes/tiny/rl/grpo_safe.yaml   (the instruct tier)
+    cai     constitutional/RLAIF data from the GRPO model     python -m finetune.constitutional
+    safe    DPO on the AI-labelled pairs                      recipes/tiny/dpo/safe_constitutional.yaml  (the safety tier)
+    report  every model side by side on the held-out-phrasing split, then the safety gate (evals/gates/pipeline.yaml)
+
+A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,
+its recipe, the files the recipe reads and the start model's manifest (run_manifest.json or
+tiny_build.json). Change a recipe or a data file, or retrain a start model, and the stage and every
+stage after it run again. Stages whose inputs are ready run side by side (`--jobs`, default 2: the
+tiny trainers compute on one thread each, corral/threads.py). Each stage's wall time is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+VENV = Path(".venv/bin")
+LAUNCH = [str(VENV / "accelerate"), "launch", "--config_file", "accelerate_configs/cpu.yaml"]
+PY = str(VENV / "python")
+MARKER = "pipeline_stage.json"
+MANIFESTS = ("run_manifest.json", "tiny_build.json", "config.json")
+SUITE = "tinyworld/suites/heldout_phrasing.jsonl"
+MODELS = {"sft": "outputs/tiny-sft-safe", "dpo": "outputs/tiny-dpo-safe", "grpo": "outputs/tiny-rl-grpo-safe",
+          "safe": "outputs/tiny-safe"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    command: tuple[str, ...]
+    output: str
+    after: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()  # files or model directories it reads, besides its recipe's
+    may_fail: bool = False  # the gate: a failure is a result, not a broken pipeline
+
+
+def recipe_stage(name: str, script: str, recipe: str, after: tuple[str, ...] = ()) -> Stage:
+    data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8"))
+    return Stage(name, (*LAUNCH, script, recipe), data["output_dir"], after, (recipe, *recipe_inputs(data)))
+
+
+def recipe_inputs(data: dict) -> list[str]:
+    """Local files and model directories a recipe reads: its datasets, start model and reward model."""
+    paths = [spec["path"] for key in ("datasets", "safety_datasets", "eval_datasets", "heldout_datasets")
+             for spec in data.get(key) or []]
+    return paths + [p for p in (data.get("model_name_or_path"), data.get("reward_model")) if p]
+
+
+def stages() -> list[Stage]:
+    cai_out = "outputs/tiny-constitutional"
+    report = ("--suite", SUITE, "--model", "base=outputs/tiny-base", "--raw", "base",
+              *[a for name, path in MODELS.items() for a in ("--model", f"{name}={path}")],
+              "--baseline", "grpo", "--max-new-tokens", "32", "--out", "reports/pipeline")
+    return [
+        recipe_stage("sft", "finetune/sft.py", "recipes/tiny/sft/safe_mix.yaml"),
+        recipe_stage("rm", "reward/train.py", "recipes/tiny/reward/safe.yaml", ("sft",)),
+        recipe_stage("dpo", "finetune/dpo.py", "recipes/tiny/dpo/safe.yaml", ("sft",)),
+        recipe_stage("grpo", "finetune/rl.py", "recipes/tiny/rl/grpo_safe.yaml", ("dpo",)),
+        Stage("cai", (PY, "-m", "finetune.constitutional", "--prompts", "outputs/tiny-world/rl_prompts_safety.jsonl",
+                      "--model", MODELS["grpo"], "--judge", MODELS["grpo"], "--critic", "rules", "--labels", "rules",
+                      "--principles", "finetune/constitutions/harmless.yaml", "--out", cai_out),
+              cai_out, ("grpo",), ("outputs/tiny-world/rl_prompts_safety.jsonl", "finetune/constitutions/harmless.yaml",
+                                   MODELS["grpo"])),
+        recipe_stage("safe", "finetune/dpo.py", "recipes/tiny/dpo/safe_constitutional.yaml", ("cai",)),
+        Stage("report", (PY, "-m", "evals.gate", "evals/gates/pipeline.yaml", "--junit", "reports/pipeline/gate.xml",
+                         "--", *report), "reports/pipeline", ("safe", "rm"),
+              (SUITE, "evals/gates/pipeline.yaml", "outputs/tiny-base", *MODELS.values()), may_fail=True),
+    ]
+
+
+def stage_key(stage: Stage) -> str:
+    """Hash of the command and of every input's content (a model directory: its manifest)."""
+    h = hashlib.sha256(json.dumps(stage.command).encode())
+    for path in map(Path, stage.inputs):
+        if path.is_dir():
+            path = next((path / m for m in MANIFESTS if (path / m).is_file()), path / MANIFESTS[0])
+        h.update(str(path).encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>"))
+    return h.hexdigest()[:16]
+
+
+def is_done(stage: Stage, key: str) -> bool:
+    marker = Path(stage.output) / MARKER
+    return marker.is_file() and json.loads(marker.read_text()).get("key") == key
+
+
+def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int:
+    done: dict[str, float | None] = {}  # name -> seconds (None: skipped)
+    running: dict[str, tuple[subprocess.Popen, float, Stage]] = {}
+    failed, start = [], time.time()
+    while len(done) + len(failed) < len(selected) and not (failed and not running):
+        for stage in selected:
+            if stage.name in done or stage.name in running or len(running) >= jobs or failed:
+                continue
+            if not all(dep in done for dep in stage.after):
+                continue
+            key = stage_key(stage)
+            if stage.name not in force and is_done(stage, key):
+                print(f"[{stage.name}] up to date, skipped ({stage.output}/{MARKER})", flush=True)
+                done[stage.name] = None
+                continue
+            print(f"[{stage.name}] $ {' '.join(stage.command)}", flush=True)
+            if dry_run:
+                done[stage.name] = 0.0
+                continue
+            Path(stage.output).mkdir(parents=True, exist_ok=True)
+            log = open(Path(stage.output) / "pipeline.log", "w")
+            running[stage.name] = (subprocess.Popen(stage.command, stdout=log, stderr=subprocess.STDOUT), time.time(), stage)
+        for name, (proc, t0, stage) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[name]
+            seconds = time.time() - t0
+            log = Path(stage.output) / "pipeline.log"
+            if proc.returncode and not stage.may_fail:
+                print(f"[{name}] FAILED (exit {proc.returncode}) after {seconds:.0f} s; last lines of {log}:", flush=True)
+                print("".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:]), flush=True)
+                failed.append(name)
+                continue
+            status = f"exit {proc.returncode}, see {log}" if proc.returncode else "done"
+            print(f"[{name}] {status} in {seconds:.0f} s", flush=True)
+            (Path(stage.output) / MARKER).write_text(json.dumps({"key": stage_key(stage), "seconds": round(seconds, 1)}))
+            done[name] = seconds
+        time.sleep(0 if dry_run else 0.5)
+    print("\nstage   wall time")
+    for stage in selected:
+        s = done.get(stage.name)
+        print(f"{stage.name:<7} {'FAILED' if stage.name in failed else 'skipped' if s is None else f'{s:.0f} s'}")
+    print(f"total   {time.time() - start:.0f} s (jobs={jobs})")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m apps.pipeline", description=__doc__.split("\n\n")[0])
+    p.add_argument("--jobs", type=int, default=2, help="stages run side by side when their inputs are ready (default: 2)")
+    p.add_argument("--force", nargs="*", default=[], metavar="STAGE", help="rerun these stages even if up to date")
+    p.add_argument("--only", nargs="*", metavar="STAGE", help="run only these stages (their inputs must exist)")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    args = p.parse_args(argv)
+    all_stages = stages()
+    names = [s.name for s in all_stages]
+    unknown = [n for n in (args.force or []) + (args.only or []) if n not in names]
+    if unknown or args.jobs < 1:
+        print(f"error: unknown stage {unknown[0]!r} (stages: {', '.join(names)})" if unknown else
+              "error: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    selected = [s for s in all_stages if not args.only or s.name in args.only]
+    if args.only:  # dependencies outside the selection count as done
+        selected = [Stage(s.name, s.command, s.output, tuple(d for d in s.after if d in args.only), s.inputs,
+                          s.may_fail) for s in selected]
+    return run(selected, args.jobs, set(args.force), args.dry_run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -367,7 +367,11 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel | 
 
 
 def finalize_for_chat(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Make generation stop at `<|eot_id|>` (as Meta's Instruct generation_config does) and pad with pad."""
+    """Make generation stop at `<|eot_id|>` (as Meta's Instruct generation_config does) and pad with pad.
+    A tokenizer carrying a Llama 3 chat template also gets `<|eot_id|>` as its EOS, as Meta's Instruct
+    tokenizers have, so runtimes that read only the tokenizer's EOS stop at the end of the turn too."""
+    if "<|eot_id|>" in (tokenizer.chat_template or "") and "<|eot_id|>" in tokenizer.get_vocab():
+        tokenizer.eos_token = "<|eot_id|>"
     model.generation_config.eos_token_id = stop_token_ids(tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.config.pad_token_id = tokenizer.pad_token_id

@@ -37,11 +37,10 @@ from corral.loading import (
     load_tokenizer,
     stop_token_ids,
 )
-from corral.manifest import finish_manifest, start_manifest, write_json_atomic
+from corral.manifest import finish_manifest, start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.threads import ThreadArguments, pick_threads
-from data_prep.io import write_jsonl
 from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.online_rl import (
     METHODS,
@@ -53,16 +52,8 @@ from finetune.online_rl import (
     recipe_method,
     trainer_class,
 )
-from finetune.rl_rewards import (
-    RewardArguments,
-    build_rewards,
-    columns_of,
-    format_change,
-    format_means_table,
-    heldout_scores,
-    reward_change,
-    weights_of,
-)
+from finetune.rl_heldout import HeldoutPrompts, heldout_report, write_heldout
+from finetune.rl_rewards import RewardArguments, build_rewards, columns_of, weights_of
 from finetune.tuning import freeze_embeddings_except
 
 logger = logging.getLogger("corral.rl")
@@ -129,14 +120,10 @@ def main(argv: list[str] | None = None) -> dict:
     finalize_for_chat(model, tokenizer)
     if script.freeze_embeddings and not model_args.use_peft:
         freeze_embeddings_except(model, tokenizer, [])
-    max_new_tokens = getattr(args, "max_completion_length", None) or args.max_new_tokens
-
-    def evaluate(policy, label):
-        return heldout_scores(policy, tokenizer, heldout, components, samples=script.heldout_samples,
-                              temperature=args.temperature, max_new_tokens=max_new_tokens,
-                              batch_size=script.heldout_batch_size, seed=args.seed, label=label)
-
-    before = evaluate(model, "before") if heldout else None
+    held = HeldoutPrompts(heldout, components, script.heldout_samples, args.temperature,
+                          getattr(args, "max_completion_length", None) or args.max_new_tokens,
+                          script.heldout_batch_size, args.seed)
+    before = held.score(model, tokenizer, "before") if heldout else None
     trainer = trainer_class(method)(model=model, reward_funcs=components, args=args, train_dataset=data.train,
                                     processing_class=tokenizer, peft_config=get_peft_config(model_args),
                                     callbacks=[MarkCompleteCallback()])
@@ -152,36 +139,15 @@ def main(argv: list[str] | None = None) -> dict:
     save_atomically(trainer.save_model, args.output_dir)
     summary = {"method": method, "steps": trainer.state.global_step, "train_seconds": round(seconds, 1)}
     if heldout and main_process:
-        after = evaluate(trainer.model, "after")
+        after = held.score(trainer.model, tokenizer, "after")
         summary.update(heldout_report(trainer.model, before, after, model_args, args, tokenizer.pad_token_id))
-        write_json_atomic(f"{args.output_dir}/heldout_rewards.json", summary)
-        write_jsonl(f"{args.output_dir}/heldout_responses.jsonl",
-                    [{"mode": m, **r} for m, s in after.items() for r in s.records()])
+        write_heldout(args.output_dir, summary, after)
     if main_process:
         tokenizer.save_pretrained(args.output_dir)
         finish_manifest(args.output_dir, manifest, metrics=result.metrics, summary=summary,
                         log_history=trainer.state.log_history)
     logger.info("saved to %s", args.output_dir)
     return summary
-
-
-def heldout_report(policy, before: dict, after: dict, model_args, args, pad_id: int) -> dict:
-    """Mean rewards before/after (greedy, and sampled if asked) with the change's 95% interval over prompts,
-    printed as a table, and KL(policy || starting policy) on the policy's greedy held-out answers."""
-    from evals.divergence import kl_from_baseline
-
-    reference = load_causal_lm(model_args, args).to(policy.device).eval()
-    kl = kl_from_baseline(policy.eval(), reference, after["greedy"].generations, pad_id=pad_id)
-    report, rows, lines = {"heldout_kl": kl}, [], []
-    for mode in before:
-        change = reward_change(before[mode], after[mode], seed=args.seed)
-        report[f"heldout_{mode}"] = {"before": before[mode].means(), "after": after[mode].means(), "change": change}
-        rows += [(f"{mode}, before", before[mode].means()), (f"{mode}, after", after[mode].means())]
-        lines.append(f"{mode}: {format_change(change)}")
-    report["heldout_table"] = format_means_table(rows, title="held-out")
-    print("\n" + report["heldout_table"] + "\n\n" + "\n".join(lines) +
-          f"\nheld-out KL(policy || start) = {kl:.4f} nats/token\n")
-    return report
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.special_tokens import initialize_untrained_tokens
 from corral.threads import ThreadArguments, pick_threads
-from data_prep.mixture import MixtureArguments, load_mixture
+from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
+from data_prep.safety_mix import check_safety_mix, with_safety_share
 from finetune.launch_checks import check_processes
 from finetune.packing import RowPackedCollator, pack_rows
 from finetune.plan import check_memory_before_loading
@@ -71,12 +72,23 @@ class SFTScriptArguments(MixtureArguments, ThreadArguments, CheckpointArguments)
     memory_check_gib: float | None = field(
         default=None, metadata={"help": "GPU memory (GiB) for memory_check; default: the first GPU's. On a CPU "
                                 "without it the check is skipped."})
+    safety_datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Safety sources (refusals of harmful requests, answers to harmless "
+                                        "look-alikes) mixed into `datasets` at the share `safety_mix`."})
+    safety_mix: float = field(
+        default=0.0, metadata={"help": "Share of the training rows drawn from safety_datasets, in [0, 1] (0.15: about "
+                               "one row in seven); their weights are scaled to reach it (data_prep/safety_mix.py)."})
 
+    def __post_init__(self):
+        super().__post_init__()
+        check_safety_mix(self.safety_mix, self.safety_datasets)
 
 
 def load_data(script: SFTScriptArguments, seed: int):
     """The recipe's data mixture, read and validated (also what `python -m finetune.inspect_recipe` shows)."""
-    return load_mixture(script.datasets, kind=script.dataset_kind, seed=seed, test_split_size=script.test_split_size,
+    specs = with_safety_share(script.datasets, script.safety_datasets, script.safety_mix, script.dataset_kind,
+                              seed=seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    return load_mixture(specs, kind=script.dataset_kind, seed=seed, test_split_size=script.test_split_size,
                         dedup=script.dedup, on_bad_rows=script.on_bad_rows)
 
 

@@ -52,3 +52,25 @@ def test_convert_with_kind_runs_as_a_module(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["label"] for r in rows] == [True, False]
     assert rows[0]["completion"] == [{"role": "assistant", "content": "About 6 minutes."}]
+
+
+def test_user_errors_exit_2_with_one_line_as_every_corral_entry_point(tmp_path):
+    missing = tmp_path / "missing.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "data_prep", "convert", str(missing), "--out", str(tmp_path / "out.jsonl")],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (2, f"error: {missing}: file not found\n", "")
+
+
+def test_ignore_columns_option_and_unused_columns_in_the_summary(tmp_path, capsys):
+    src = tmp_path / "raw.jsonl"
+    src.write_text(json.dumps({"instruction": "Q", "output": "A", "score": 3, "id": "r1"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", str(src), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {src}: column 'score' carries meaning but format 'alpaca' does not read it (no format reads it); "
+        "drop it knowingly with --ignore-columns score\n")
+    assert main(["convert", str(src), "--out", str(out), "--ignore-columns", "score"]) == 0
+    assert capsys.readouterr().out == (
+        f"{src}: read 1 rows, wrote 1 to {out}, format alpaca (sft), rejected 0, unused columns: id\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from corral.errors import DataError, RowError
-from data_prep.formats import FORMATS, convert_row, detect_format
+from data_prep.formats import FORMATS, column_use, convert_row, detect_format
 from data_prep.io import read_rows
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
@@ -199,6 +199,18 @@ def test_kto_and_preference_unpaired():
     ]
 
 
+def test_kto_in_llamafactory_form_last_assistant_turn_is_the_judged_completion():
+    row = {"messages": [U("Hi"), A("Hello"), U("2+2?"), A("5")], "label": False}
+    expected = [{"prompt": [U("Hi"), A("Hello"), U("2+2?")], "completion": [A("5")], "label": False}]
+    assert convert_row(row, "kto_messages", "unpaired") == expected
+    assert convert_row(row, "kto", "unpaired") == expected  # --format kto reads this shape too
+
+
+def test_kto_trl_standard_form_stays_plain_text():
+    row = {"prompt": "The sky is", "completion": " blue.", "label": True}
+    assert convert_row(row, "kto", "unpaired") == [row]
+
+
 # ---- malformed rows: the exact reason ---------------------------------------------------------
 
 MALFORMED = [
@@ -274,6 +286,24 @@ MALFORMED = [
     ("kto", "unpaired", {"prompt": "Q", "completion": "a"}, "missing key 'label'"),
     ("prompt", "prompt", {"prompt": [U("Q"), A("a")]}, "prompt ends with an assistant turn"),
     ("messages", "prompt", {"messages": [A("only an answer")]}, "missing prompt"),
+    # assistant-only conversations would teach the model to talk unprompted
+    ("messages", "sft", {"messages": [A("I am a bot.")]}, "no user turn"),
+    ("messages", "sft", {"messages": [S("Be nice."), A("Hello!")]}, "no user turn"),
+    ("sharegpt", "sft", {"conversations": [{"from": "gpt", "value": "Hi"}]}, "no user turn"),
+    ("messages", "prompt", {"messages": [S("Be nice."), A("Hello!")]}, "no user turn"),
+    ("prompt", "prompt", {"prompt": [S("Be nice.")]}, "no user turn"),
+    ("preference", "preference", {"prompt": [S("sys")], "chosen": [A("a")], "rejected": [A("b")]}, "no user turn"),
+    ("kto_messages", "unpaired", {"messages": [S("sys"), A("a")], "label": True}, "no user turn"),
+    # KTO in LLaMA-Factory's form
+    ("kto_messages", "unpaired", {"messages": [U("Q"), A("a")], "label": 1}, "label is not a boolean: 1"),
+    ("kto_messages", "unpaired", {"messages": [U("Q"), A("a")], "label": "true"}, "label is not a boolean: 'true'"),
+    ("kto_messages", "unpaired", {"messages": [U("Q"), A("a")]}, "missing key 'label'"),
+    ("kto_messages", "unpaired", {"messages": [U("Q"), A("a"), U("more?")], "label": True},
+     "conversation must end with an assistant turn"),
+    ("kto_messages", "unpaired", {"messages": [A("a")], "label": True}, "missing prompt"),
+    ("kto_messages", "unpaired", {"messages": [U("Q"), A("a"), A("b")], "label": True},
+     "two consecutive assistant turns at 3"),
+    ("kto", "unpaired", {"prompt": "Q", "label": True}, "missing key 'completion'"),
 ]
 
 
@@ -304,6 +334,48 @@ def test_fixture_files_are_detected_and_convert(path):
 def test_detection_follows_the_majority_so_one_bad_row_does_not_change_it():
     rows = [{"instruction": "a", "output": "b"}, {"instruction": "c"}, {"instruction": "d", "output": "e"}]
     assert detect_format(rows) == "alpaca"
+
+
+def test_detection_picks_the_most_specific_format_not_the_majority():
+    """A row lacking `rejected` also has the keys of `prompt`; reading the file as prompts would drop
+    every answer, so the preference format wins and the odd row is named."""
+    rows = [{"prompt": "Q1", "chosen": "a", "rejected": "b"}, {"prompt": "Q2", "chosen": "c"},
+            {"prompt": "Q3", "chosen": "d", "rejected": "e"}]
+    assert detect_format(rows, "p.jsonl", strict=False) == "preference"
+    with pytest.raises(DataError) as e:
+        detect_format(rows, "p.jsonl", [1, 3, 4])
+    assert str(e.value) == ("p.jsonl:3: rows disagree about the format: this row lacks 'rejected' and reads as "
+                            "'prompt', while line 1 reads as 'preference'")
+
+
+def test_detection_names_the_first_disagreeing_row_even_before_the_better_match():
+    rows = [{"messages": [U("a"), A("b")]}, {"messages": [U("c"), A("d")], "label": True}]
+    with pytest.raises(DataError) as e:
+        detect_format(rows, "k.jsonl")
+    assert str(e.value) == ("k.jsonl:1: rows disagree about the format: this row lacks 'label' and reads as "
+                            "'messages', while line 2 reads as 'kto_messages'")
+
+
+def test_detection_of_hh_with_a_row_that_is_not_hh_text():
+    rows = [{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"},
+            {"chosen": "plain", "rejected": "text"}]
+    with pytest.raises(DataError, match=r"^<rows>:2: rows disagree about the format: this row does not look like "
+                                        r"'hh' data and reads as 'implicit_preference', while line 1 reads as 'hh'$"):
+        detect_format(rows)
+
+
+def test_llamafactory_kto_rows_are_detected_as_kto_not_sft():
+    assert detect_format([{"messages": [U("a"), A("b")], "label": True}]) == "kto_messages"
+    assert detect_format([{"prompt": "a", "completion": "b", "label": False}]) == "kto"
+
+
+def test_column_use_separates_meaningful_columns_from_bookkeeping():
+    rows = [{"messages": [U("a"), A("b")], "id": 1, "score": 0.5}, {"messages": [U("c"), A("d")], "source": None}]
+    assert column_use(rows, "messages") == (["id", "score"], ["score"])  # a column null in every row is absent
+    assert column_use([{"messages": [], "label": True}], "messages") == (["label"], ["label"])
+    assert column_use([{"prompt": "p", "reference": "4", "level": 2}], "prompt") == ([], [])  # prompt keeps all
+    assert column_use([{"instruction": "i", "output": "o", "system": "s", "category": "qa"}], "alpaca") == (
+        ["category"], [])
 
 
 def test_detection_tells_hh_text_from_plain_implicit_pairs():

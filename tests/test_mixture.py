@@ -217,3 +217,64 @@ def test_report_as_dict_names_detected_formats(two_sources):
     assert [(s["path"], s["format"], s["train"]) for s in report["sources"]] == [(a, "alpaca", 5), (b, "sharegpt", 10)]
     assert report["kind"] == "sft" and report["fingerprint"]
     json.dumps(report)
+
+
+# ---- columns that carry meaning, disagreeing rows -------------------------------------------------
+
+
+def chat(q: str, a: str) -> list[dict]:
+    return [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+
+
+def test_a_meaningful_column_the_format_does_not_read_stops_the_mixture(tmp_path):
+    path = write_jsonl(tmp_path / "k.jsonl", [{"messages": chat("Q", "bad answer"), "label": False}])
+    with pytest.raises(DataError) as e:
+        mix_rows([DatasetSpec(path, format="messages")], "sft")
+    assert str(e.value) == (
+        f"{path}: column 'label' carries meaning but format 'messages' does not read it (formats that read it: "
+        "kto, kto_messages); choose one with format: kto, or drop it knowingly with ignore_columns: [label]")
+    scored = write_jsonl(tmp_path / "s.jsonl", [{"messages": chat("Q", "A"), "score": 2}])
+    with pytest.raises(DataError, match=r"column 'score' carries meaning but format 'messages' does not read it "
+                                        r"\(no format reads it\); drop it knowingly with ignore_columns: \[score\]$"):
+        mix_rows([DatasetSpec(scored)], "sft")
+
+
+def test_ignore_columns_drops_knowingly_and_other_unused_columns_are_reported(tmp_path):
+    path = write_jsonl(tmp_path / "s.jsonl", [{"messages": chat("Q", "A"), "score": 2, "id": 7, "lang": "en"}])
+    mixed = mix_rows([DatasetSpec(path, ignore_columns=["score"])], "sft")
+    assert mixed.train == [{"messages": chat("Q", "A")}]
+    source = mixed.report.sources[0]
+    assert source.line() == (f"{path} (messages -> sft): read 1, rejected 0, duplicates 0, test 0, train 1 "
+                             "(weight 1), unused columns: id, lang")
+    assert mixed.report.as_dict()["sources"][0]["unused_columns"] == ["id", "lang"]
+
+
+def test_columns_of_skipped_rows_do_not_count(tmp_path):
+    path = write_jsonl(tmp_path / "m.jsonl", [{"messages": chat("Q", "A")}, {"instruction": "x", "output": "y"}])
+    mixed = mix_rows([DatasetSpec(path, format="messages")], "sft", on_bad_rows="skip")
+    assert len(mixed.train) == 1 and mixed.report.sources[0].unused == []
+
+
+def test_disagreeing_rows_stop_with_the_skip_option_or_are_counted_when_skipping(tmp_path):
+    rows = [{"prompt": "Q1", "chosen": "a", "rejected": "b"}, {"prompt": "Q2", "chosen": "c"},
+            {"prompt": "Q3", "chosen": "d", "rejected": "e"}]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    with pytest.raises(DataError) as e:
+        mix_rows([DatasetSpec(path)], "preference")
+    assert str(e.value) == (f"{path}:2: rows disagree about the format: this row lacks 'rejected' and reads as "
+                            "'prompt', while line 1 reads as 'preference' (on_bad_rows: skip drops and counts such rows)")
+    mixed = mix_rows([DatasetSpec(path)], "preference", on_bad_rows="skip")
+    assert len(mixed.train) == 2 and dict(mixed.report.sources[0].rejected) == {"missing key 'rejected'": 1}
+
+
+def test_unreadable_line_error_names_the_skip_option(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(alpaca(0)) + "\nnot json\n")
+    with pytest.raises(DataError, match=r"a\.jsonl:2: line is not valid JSON \(Expecting value at column 1\) "
+                                        r"\(on_bad_rows: skip drops and counts such rows\)$"):
+        mix_rows([DatasetSpec(str(path))], "sft")
+
+
+def test_ignore_columns_must_be_a_list_of_names():
+    with pytest.raises(DataError, match=r"^x\.jsonl: ignore_columns must be a list of column names, got 'label'$"):
+        DatasetSpec("x.jsonl", ignore_columns="label")

@@ -129,3 +129,14 @@ def test_domain_example_recipe_trains_from_its_csv_and_sharegpt_sources(tiny_sma
     losses = [e["loss"] for e in manifest["log_history"] if "loss" in e]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
     assert (out / "adapter_config.json").is_file()
+
+
+def test_sft_on_a_kto_file_stops_instead_of_dropping_its_labels(tiny_small, tmp_path):
+    """LLaMA-Factory's KTO rows (`messages` + `label`) used to train as plain SFT, undesirable answers included."""
+    from corral.errors import DataError
+
+    kto = REPO / "tests/fixtures/real/llamafactory_kto_en_demo.json"
+    with pytest.raises(DataError) as e:
+        sft_main([str(REPO / "recipes/tiny/sft/full.yaml"), "--model_name_or_path", str(tiny_small / "tiny-base"),
+                  "--datasets", f"[{{path: {kto}}}]", "--output_dir", str(tmp_path / "out")])
+    assert str(e.value) == f"{kto}: format 'kto_messages' cannot feed kind 'sft' (it can feed: unpaired)"

@@ -1,0 +1,54 @@
+"""`make pipeline` (apps/pipeline.py): stages are skipped when their key matches, rerun when a recipe, data
+file or start model changes, and each stage's command and wall time are printed."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from apps.pipeline import MARKER, Stage, recipe_inputs, run, stage_key, stages
+
+
+def test_shipped_stages_read_the_safety_recipes():
+    by_name = {s.name: s for s in stages()}
+    assert list(by_name) == ["sft", "rm", "dpo", "grpo", "cai", "safe", "report"]
+    assert "recipes/tiny/sft/safe_mix.yaml" in by_name["sft"].command
+    assert {"outputs/tiny-world/safety_sft.jsonl", "outputs/tiny-base"} <= set(by_name["sft"].inputs)
+    assert by_name["grpo"].after == ("dpo",) and "outputs/tiny-dpo-safe" in by_name["grpo"].inputs
+    assert by_name["sft"].command[:2] == (".venv/bin/accelerate", "launch")
+    assert recipe_inputs({"datasets": [{"path": "a"}], "safety_datasets": [{"path": "s"}], "model_name_or_path": "m",
+                          "reward_model": None}) == ["a", "s", "m"]
+
+
+def test_key_follows_inputs_and_start_model_manifest(tmp_path):
+    data, model = tmp_path / "data.jsonl", tmp_path / "model"
+    data.write_text("a\n")
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    stage = Stage("x", ("echo",), str(tmp_path / "out"), inputs=(str(data), str(model)))
+    key = stage_key(stage)
+    assert stage_key(stage) == key
+    (model / "run_manifest.json").write_text('{"run": 2}')  # the start model was retrained
+    assert stage_key(stage) != key
+    key = stage_key(stage)
+    data.write_text("b\n")
+    assert stage_key(stage) != key
+
+
+def test_run_prints_commands_times_and_skips_finished_stages(tmp_path, capsys):
+    first = Stage("one", (sys.executable, "-c", f"open({str(tmp_path / 'made')!r}, 'w').write('1')"), str(tmp_path / "o1"))
+    second = Stage("two", (sys.executable, "-c", "pass"), str(tmp_path / "o2"), after=("one",),
+                   inputs=(str(tmp_path / "made"),))
+    assert run([first, second], jobs=2, force=set(), dry_run=False) == 0
+    out = capsys.readouterr().out
+    assert f"[one] $ {sys.executable} -c" in out and "[two] done in" in out and "total" in out
+    assert json.loads((tmp_path / "o2" / MARKER).read_text())["key"] == stage_key(second)
+    assert run([first, second], jobs=2, force=set(), dry_run=False) == 0
+    assert capsys.readouterr().out.count("up to date, skipped") == 2
+    assert run([first, second], jobs=1, force={"one"}, dry_run=False) == 0  # forced, rewrites the same input
+    out = capsys.readouterr().out
+    assert "[one] done" in out and "[two] up to date" in out
+    failing = Stage("bad", (sys.executable, "-c", "raise SystemExit(3)"), str(tmp_path / "o3"))
+    assert run([failing, Stage("after", ("true",), str(tmp_path / "o4"), after=("bad",))], 2, set(), False) == 1
+    out = capsys.readouterr().out
+    assert "[bad] FAILED (exit 3)" in out and "[after] $" not in out

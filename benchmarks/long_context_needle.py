@@ -4,7 +4,7 @@
     python benchmarks/long_context_needle.py outputs/scale-long-context-data/eval.jsonl \
         sft=outputs/tiny-sft-full long=outputs/scale-long-context
 
-Each row's user turn is ~1,700 tokens of notes and a capital question (data_prep/tiny_long_context.py);
+Each row's user turn is ~1,700 tokens of notes and a capital question (tinyworld/long_context.py);
 a reply counts as correct when it names the right capital (greedy decoding by `evals.generation`, 16
 new tokens, up to the end of the turn). Prints accuracy per model and the positions the prompts reach
 next to each model's max_position_embeddings.

@@ -80,7 +80,7 @@ def test_rl_countries_split_the_countries_sft_never_saw():
 
 
 def test_rl_prompts_train_on_rl_countries_and_never_ask_about_rl_eval_ones(tiny_small):
-    """data_prep/tiny_prompts.py: RL training prompts ask about SFT and RL countries and SFT sums; held-out
+    """tinyworld/prompts.py: RL training prompts ask about SFT and RL countries and SFT sums; held-out
     RL prompts only about RL-eval countries (in neither SFT nor RL data) and held-out sums. Checked on the
     generated rows and on the files `write_world` wrote."""
     from tinyworld.prompts import rl_country_split, rl_prompts

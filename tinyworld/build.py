@@ -14,10 +14,10 @@ Files written under `<out>/tiny-world/`:
   heldout_sums.jsonl      sums never in SFT
   safety_train.jsonl      refusals of training harmful requests, answers to their look-alikes
   rl_prompts_train.jsonl  RL prompts (`prompt`, `reference`, `answer_format`) about SFT countries and sums,
-                          and half the countries SFT never saw (data_prep/tiny_prompts.py)
+                          and half the countries SFT never saw (tinyworld/prompts.py)
   rl_prompts_heldout.jsonl  the same about the other half (in neither SFT nor RL data) and held-out sums
   pref_train.jsonl        preference pairs (`prompt`, `chosen`, `rejected`) about SFT countries and sums
-  pref_heldout.jsonl      pairs about other SFT countries and sums, never in pref_train (data_prep/tiny_preferences.py)
+  pref_heldout.jsonl      pairs about other SFT countries and sums, never in pref_train (tinyworld/preferences.py)
   pref_heldout_prompts.jsonl  the held-out pairs' questions as an evals suite (win rate with --reward-model)
   drift_text.txt          pretraining-style documents not in the corpus (perplexity drift: evals.compare --text)
   sft_varied.jsonl        capitals/sums of SFT countries in more wordings, system prompts, turn positions

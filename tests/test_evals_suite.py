@@ -73,7 +73,7 @@ def test_missing_and_empty_files(tmp_path):
 
 
 def test_shipped_suites_parse():
-    suites = sorted((Path(__file__).parent.parent / "evals" / "suites").glob("*.jsonl"))
+    suites = sorted((Path(__file__).parent.parent / "tinyworld" / "suites").glob("*.jsonl"))
     assert suites
     for path in suites:
         assert {i.kind for i in load_suite(path)} == {"task", "harmful", "benign"}, path

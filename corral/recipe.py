@@ -294,8 +294,12 @@ def _type_name(tp) -> str:
 def _got(value) -> str:
     if value is None:
         return "got null"
-    text = repr(value)
-    return f"got {type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+    return f"got {type(value).__name__} {_clip(repr(value))}"
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """User input echoed in a message, cut to `limit` characters: a pasted 100 kB value stays one short line."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _did_you_mean(word: str, options, prefix: str = "") -> str:
@@ -338,7 +342,7 @@ def _instantiate(cls: type, values: dict, source: str, where: str):
     try:
         return cls(**values)
     except (ValueError, TypeError) as err:  # a `__post_init__` check; its message names the fix
-        _fail(source, where, str(err) or type(err).__name__)
+        _fail(source, where, _clip(str(err), 400) or type(err).__name__)
 
 
 def _cli_overrides(words: list[str], fields: dict, computed) -> dict:
@@ -347,7 +351,7 @@ def _cli_overrides(words: list[str], fields: dict, computed) -> dict:
     while i < len(words):
         word = words[i]
         if not word.startswith("--") or word == "--":
-            _fail("command line", "", f"unexpected argument '{word}'; overrides look like --key value")
+            _fail("command line", "", f"unexpected argument '{_clip(word)}'; overrides look like --key value")
         name, eq, text = word[2:].partition("=")
         j = i + 1
         while not eq and j < len(words) and not words[j].startswith("--"):
@@ -357,7 +361,7 @@ def _cli_overrides(words: list[str], fields: dict, computed) -> dict:
         if key not in fields:
             if key in computed:
                 _fail("command line", "", f"option '--{name}' cannot be set: it is computed from the other keys")
-            _fail("command line", "", f"unknown option '--{name}'{_did_you_mean(key, fields, '--')}")
+            _fail("command line", "", f"unknown option '--{_clip(name)}'{_did_you_mean(key, fields, '--')}")
         value = _cli_value(texts, fields[key], f"--{name}")
         out[key] = _check_value(value, fields[key], "command line", "", key, f"option '--{name}'")
     return out
@@ -374,7 +378,7 @@ def _cli_value(texts: list[str], tp, option: str):
     members = typing.get_args(tp) if typing.get_origin(tp) in _UNIONS else (tp,)
     lists = [m for m in members if m is list or typing.get_origin(m) is list]
     if not lists and object not in kinds:
-        _fail("command line", "", f"option '{option}' takes one value, got {len(texts)}: {' '.join(texts)}")
+        _fail("command line", "", f"option '{option}' takes one value, got {len(texts)}: {_clip(' '.join(texts))}")
     item_tp = typing.get_args(lists[0])[0] if lists and typing.get_args(lists[0]) else Any
     return [_from_text(t, item_tp, option) for t in texts]
 
@@ -403,7 +407,7 @@ def _from_text(text: str, tp, option: str):
             return yaml.load(text, Loader=_RecipeLoader)
         except yaml.YAMLError as err:
             problem = getattr(err, "problem", None) or err
-            _fail("command line", "", f"option '{option}': cannot read {text!r} as YAML ({problem})")
+            _fail("command line", "", f"option '{option}': cannot read {_clip(repr(text))} as YAML ({problem})")
     if type(None) in kinds and text in ("null", "Null", "NULL", "~"):  # YAML's; `--report_to none` is a str
         return None
     if bool in kinds and text.lower() in ("true", "false"):

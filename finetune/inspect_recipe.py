@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_inspect(args)
     except CorralError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2  # corral.errors.USER_ERROR_EXIT, as every entry point
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = check_accelerate_config(argv[0], int(argv[1]) if len(argv) == 2 else None)
     except LaunchConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2  # corral.errors.USER_ERROR_EXIT, as every entry point
     print(f"{argv[0]}: OK ({cfg.distributed_type}, num_processes {cfg.num_processes})")
     return 0
 

@@ -127,13 +127,13 @@ def test_inspect_errors_are_one_line(tiny_small, tmp_path, capsys):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "Capital of Fenmark?", "output": "Osk."},
                                                {"instruction": "Capital of Urar?"}])
     base = str(tiny_small / "tiny-base")
-    assert main([RECIPE, "--model_name_or_path", base, "--datasets", f"[{{path: {bad}}}]"]) == 1
+    assert main([RECIPE, "--model_name_or_path", base, "--datasets", f"[{{path: {bad}}}]"]) == 2
     assert capsys.readouterr().err == f"error: {bad}:2: missing key 'output' (on_bad_rows: skip drops and counts such rows)\n"
-    assert main([RECIPE, "--lerning_rate", "1"]) == 1
+    assert main([RECIPE, "--lerning_rate", "1"]) == 2
     assert capsys.readouterr().err.endswith(
         "error: command line: unknown option '--lerning_rate' (did you mean '--learning_rate'?)\n")
     rl = tmp_path / "recipes/tiny/rl/x.yaml"
-    assert main([str(rl)]) == 1
+    assert main([str(rl)]) == 2
     assert capsys.readouterr().err == (
         f"error: {rl}: inspect supports SFT and DPO recipes (recipes/<model>/sft/ or dpo/), not method 'rl'; "
         "pass --method sft or --method dpo if the recipe is kept elsewhere\n")

@@ -156,8 +156,11 @@ def newest_complete_step(out: Path) -> int:
 
 
 def landed(out: Path, trace: list[tuple[str, int, float]]) -> str:
-    """Where a kill landed: step, checkpoint write, rotation or final save (trace and directory state)."""
+    """Where a kill landed: step, checkpoint write, rotation, final save or after the end (trace, directory)."""
     last = trace[-1][0] if trace else "start"
+    manifest = out / "run_manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("status") == "finished":
+        return "after the end"  # the run had finished: no interruption to record
     names = [p.name for p in out.iterdir()] if out.is_dir() else []
     unmarked = any(n.startswith("checkpoint-") and (out / n).is_dir() and not (out / n / COMPLETE_MARKER).exists()
                    for n in names)
@@ -335,7 +338,8 @@ def attack(trainer: str, tiny: Path, work: Path, kills: int, windows: tuple[str,
         result.problems.append(f"train_loss {result.train_loss} != uninterrupted {result.reference_train_loss}")
     statuses = [a.get("status") for a in manifest.get("previous_attempts", [])]
     result.interrupted_in_manifest = statuses.count("interrupted")
-    if manifest["status"] != "finished" or result.interrupted_in_manifest != result.kills:
+    expected = result.kills - result.landed.get("after the end", 0)
+    if manifest["status"] != "finished" or result.interrupted_in_manifest != expected:
         result.problems.append(f"manifest: status {manifest['status']}, previous attempts {statuses}")
     result.leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith(".") or
                               (p.name.startswith("checkpoint-") and not (p / COMPLETE_MARKER).exists()))

@@ -190,11 +190,12 @@ def _barrier() -> None:
 
 
 def resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str | Path,
-                   overwrite_output_dir: bool = False) -> str | None:
+                   overwrite_output_dir: bool = False, log: bool = True) -> str | None:
     """The checkpoint to resume from, or None to start at step 0.
 
     Unset or `true`: the newest complete checkpoint in `output_dir` (None if there is none); a path
     must be a written checkpoint; `false` with checkpoints present needs `overwrite_output_dir`.
+    `log`: say which (the main process; the others decide alike, silently).
     """
     value = None if resume_from_checkpoint is None else str(resume_from_checkpoint)
     if value is not None and value.lower() not in ("true", "false", ""):
@@ -213,15 +214,16 @@ def resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str | 
     if value is not None and value.lower() == "true" and overwrite_output_dir:
         raise CorralError("resume_from_checkpoint: true and overwrite_output_dir: true contradict each other; keep one")
     if not done or overwrite_output_dir:
-        if value is not None and value.lower() == "true":
+        if value is not None and value.lower() == "true" and log:
             logger.warning("resume_from_checkpoint: no complete checkpoint in %s; starting from step 0", output_dir)
         return None
     if value is not None and value.lower() in ("false", ""):
         raise CorralError(f"resume_from_checkpoint: false, but {output_dir} holds {done[-1].name} from an earlier "
                           "run; pass --overwrite_output_dir to delete its checkpoints and start over, or drop "
                           "resume_from_checkpoint to resume")
-    logger.info("resuming from %s (the newest complete checkpoint); --overwrite_output_dir starts over instead",
-                done[-1])
+    if log:
+        logger.info("resuming from %s (the newest complete checkpoint); --overwrite_output_dir starts over instead",
+                    done[-1])
     return str(done[-1])
 
 
@@ -248,7 +250,8 @@ def prepare_output_dir(args, overwrite_output_dir: bool = False) -> str | None:
                                    len(old), out)
             for name in clean_leftovers(out):
                 logger.warning("%s/%s was left by a killed run (not a complete checkpoint); removed", out, name)
-        args.resume_from_checkpoint = resolve_resume(args.resume_from_checkpoint, out, overwrite_output_dir)
+        args.resume_from_checkpoint = resolve_resume(args.resume_from_checkpoint, out, overwrite_output_dir,
+                                                     log=args.process_index == 0)
     return args.resume_from_checkpoint
 
 

@@ -46,8 +46,8 @@ logger = logging.getLogger(__name__)
 
 # How an option is spelled where the user sets it: in a recipe, or on `python -m data_prep convert`.
 OPTIONS = {
-    "recipe": {"skip": "on_bad_rows: skip", "format": "format: {}", "ignore": "ignore_columns: [{}]"},
-    "cli": {"skip": "--on-bad-rows skip", "format": "--format {}", "ignore": "--ignore-columns {}"},
+    "recipe": {"skip": "on_bad_rows: skip", "format": "format: {}", "ignore": "ignore_columns: [{}]", "sep": ", "},
+    "cli": {"skip": "--on-bad-rows skip", "format": "--format {}", "ignore": "--ignore-columns {}", "sep": ","},
 }
 
 
@@ -204,13 +204,17 @@ def _check_on_bad_rows(on_bad_rows: str) -> None:
         raise CorralDataError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
 
 
-def _lost_column_error(label: str, format: str, column: str, spelled: dict) -> DataError:
-    readers = formats_reading(column)
-    who = f"formats that read it: {', '.join(readers)}" if readers else "no format reads it"
+def _lost_column_error(label: str, format: str, lost: list[str], spelled: dict) -> DataError:
+    readers = list(dict.fromkeys(f for column in lost for f in formats_reading(column)))
+    one = len(lost) == 1
+    columns = f"column '{lost[0]}' carries" if one else f"columns {', '.join(repr(c) for c in lost)} carry"
+    it = "it" if one else "them"
+    who = f"formats that read {it}: {', '.join(readers)}" if readers else f"no format reads {it}"
     choose = f"choose one with {spelled['format'].format(readers[0])}, or " if readers else ""
+    ignore = spelled["ignore"].format(spelled["sep"].join(lost))
     return DataError(
-        f"{label}: column '{column}' carries meaning but format '{format}' does not read it ({who}); "
-        f"{choose}drop it knowingly with {spelled['ignore'].format(column)}"
+        f"{label}: {columns} meaning but format '{format}' does not read {it} ({who}); "
+        f"{choose}drop {it} knowingly with {ignore}"
     )
 
 
@@ -272,7 +276,7 @@ def load_source(
         used.append(row)
     report.unused, lost = column_use(used, name)  # the columns of skipped rows are not trained either way
     if lost:
-        raise _lost_column_error(label, name, lost[0], spelled)
+        raise _lost_column_error(label, name, lost, spelled)
     report.converted = report.train = len(rows)
     if report.rejected:
         logger.warning("%s: skipped %s", label, report.rejected_text().removeprefix("rejected "))

@@ -134,6 +134,20 @@ def test_explicit_preference_strings_stay_plain_and_margin_is_kept():
     ]
 
 
+def test_explicit_prompt_repeated_at_the_start_of_whole_conversations_as_in_ultrafeedback_binarized():
+    """HuggingFaceH4/ultrafeedback_binarized's shape (its dataset card): `prompt` is a string and `chosen`/
+    `rejected` are whole conversations starting with that prompt; the scores are further columns."""
+    row = {"prompt": "Haiku about rain?", "prompt_id": "ab12",
+           "chosen": [U("Haiku about rain?"), A("Soft rain on the roof")],
+           "rejected": [U("Haiku about rain?"), A("No.")],
+           "messages": [U("Haiku about rain?"), A("Soft rain on the roof")], "score_chosen": 8.0, "score_rejected": 2.0}
+    assert convert_row(row, "preference", "preference") == [
+        {"prompt": [U("Haiku about rain?")], "chosen": [A("Soft rain on the roof")], "rejected": [A("No.")]}]
+    assert detect_format([row]) == "preference"
+    assert column_use([row], "preference") == (["prompt_id", "messages", "score_chosen", "score_rejected"],
+                                               ["score_chosen", "score_rejected"])
+
+
 def test_explicit_preference_mixed_strings_and_messages_become_messages():
     row = {"prompt": "Hi?", "chosen": [A("Hello!")], "rejected": "Go away."}
     assert convert_row(row, "preference", "preference") == [
@@ -304,6 +318,10 @@ MALFORMED = [
     ("kto_messages", "unpaired", {"messages": [U("Q"), A("a"), A("b")], "label": True},
      "two consecutive assistant turns at 3"),
     ("kto", "unpaired", {"prompt": "Q", "label": True}, "missing key 'completion'"),
+    ("preference", "preference", {"prompt": "Other?", "chosen": [U("Q"), A("a")], "rejected": [U("Q"), A("b")]},
+     "prompt differs from the conversation in chosen and rejected"),
+    ("preference", "preference", {"prompt": "Q", "chosen": [U("Q"), A("a")], "rejected": [U("R"), A("b")]},
+     "prompt differs between chosen and rejected"),
 ]
 
 

@@ -239,6 +239,19 @@ def test_a_meaningful_column_the_format_does_not_read_stops_the_mixture(tmp_path
         mix_rows([DatasetSpec(scored)], "sft")
 
 
+def test_every_lost_column_is_named_at_once(tmp_path):
+    row = {"prompt": "Q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": "b",
+           "score_chosen": 8, "score_rejected": 2}
+    path = write_jsonl(tmp_path / "uf.jsonl", [row])
+    with pytest.raises(DataError) as e:
+        mix_rows([DatasetSpec(path)], "preference")
+    assert str(e.value) == (
+        f"{path}: columns 'score_chosen', 'score_rejected' carry meaning but format 'preference' does not read them "
+        "(no format reads them); drop them knowingly with ignore_columns: [score_chosen, score_rejected]")
+    mixed = mix_rows([DatasetSpec(path, ignore_columns=["score_chosen", "score_rejected"])], "preference")
+    assert mixed.report.sources[0].unused == [] and len(mixed.train) == 1
+
+
 def test_ignore_columns_drops_knowingly_and_other_unused_columns_are_reported(tmp_path):
     path = write_jsonl(tmp_path / "s.jsonl", [{"messages": chat("Q", "A"), "score": 2, "id": 7, "lang": "en"}])
     mixed = mix_rows([DatasetSpec(path, ignore_columns=["score"])], "sft")

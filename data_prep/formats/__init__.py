@@ -11,7 +11,7 @@ Two rules keep a conversion from silently losing meaning:
 - detection takes the most specific format any row has (the first in `FORMATS`), so a preference
   file with one row lacking `rejected` is not read as prompts; a row that reads as another format
   is an error naming it and what it lacks;
-- a column in `SIGNAL_COLUMNS` (a label, a score, an answer) that the chosen format does not read
+- a column that carries meaning (`is_signal`: a label, a score, an answer) that the chosen format does not read
   stops the conversion (`column_use`), unless the user drops it knowingly; other unused columns
   are only listed in the summary.
 """
@@ -83,13 +83,19 @@ FORMATS = _format_list(
 )
 
 # Columns whose loss changes what is learned (which answer is good, how good, what the model may do,
-# what it was told): one the chosen format does not read stops the conversion. Other unused columns
-# (ids, sources, languages, a rendered copy of the conversation) are listed in the summary line.
+# what it was told): one the chosen format does not read stops the conversion. Besides these names,
+# any column whose name contains a SIGNAL_WORDS word (`score_chosen`, `helpfulness_rating`). Other
+# unused columns (ids, sources, languages, a rendered copy of the conversation) are listed in the summary.
 SIGNAL_COLUMNS = (
-    "label", "labels", "kto_tag", "score", "scores", "rating", "ratings", "reward", "rewards", "margin",
-    "preference", "winner", "chosen", "rejected", "completion", "completions", "output", "response",
+    "kto_tag", "margin", "winner", "chosen", "rejected", "completion", "completions", "output", "response",
     "system", "tools", "history",
 )
+SIGNAL_WORDS = ("label", "score", "rating", "reward", "preference")
+
+
+def is_signal(column: str) -> bool:
+    """Whether dropping `column` could change what a model learns from the row."""
+    return column in SIGNAL_COLUMNS or any(word in column.lower() for word in SIGNAL_WORDS)
 
 
 def _matches(fmt: Format, row: dict) -> bool:
@@ -130,13 +136,13 @@ def detect_format(rows: list[dict], source: str = "<rows>", lines: list[int] | N
 
 def column_use(rows: list[dict], format: str) -> tuple[list[str], list[str]]:
     """(unused, lost): the columns with a value in some row that `format` does not read, and those of
-    them that carry meaning (`SIGNAL_COLUMNS`), which must not be dropped without a word."""
+    them that carry meaning (`is_signal`), which must not be dropped without a word."""
     fmt = FORMATS[format]
     if fmt.keeps_all:
         return [], []
     present = dict.fromkeys(k for row in rows for k, v in row.items() if v is not None)
     unused = [k for k in present if k not in fmt.columns()]
-    return unused, [k for k in unused if k in SIGNAL_COLUMNS]
+    return unused, [k for k in unused if is_signal(k)]
 
 
 def formats_reading(column: str) -> list[str]:
@@ -165,5 +171,5 @@ def convert_row(row: dict, format: str, kind: str) -> list[dict]:
     return [r for one in (out if isinstance(out, list) else [out]) for r in kinds.adapt(one, fmt.gives, kind)]
 
 
-__all__ = ["FORMATS", "FEEDS", "KINDS", "SIGNAL_COLUMNS", "Format", "FormatDisagreement", "check_format", "column_use", "convert_row",
-           "detect_format", "formats_reading", "row_format"]
+__all__ = ["FORMATS", "FEEDS", "KINDS", "SIGNAL_COLUMNS", "SIGNAL_WORDS", "Format", "FormatDisagreement", "check_format", "column_use", "convert_row",
+           "detect_format", "formats_reading", "is_signal", "row_format"]

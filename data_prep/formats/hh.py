@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from corral.errors import RowError
-from data_prep.formats import implicit_preference, turns
+from data_prep.formats import preference, turns
 
 _MARKER = re.compile(r"(?:^|\n\n)(Human|Assistant):")
 _ROLES = {"Human": "user", "Assistant": "assistant"}
@@ -37,4 +37,4 @@ def convert(row: dict) -> dict:
         chosen = parse(turns.require(row, "chosen"))
     with turns.in_field("rejected"):
         rejected = parse(turns.require(row, "rejected"))
-    return implicit_preference.from_conversations(chosen, rejected)
+    return preference.split_conversations(chosen, rejected)

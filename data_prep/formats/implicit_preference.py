@@ -11,27 +11,6 @@ from corral.errors import RowError
 from data_prep.formats import preference, turns
 
 
-def _split(conversation: list[dict]) -> tuple[list[dict], list[dict]]:
-    if conversation[-1]["role"] != "assistant":
-        raise RowError("conversation must end with an assistant turn")
-    return conversation[:-1], conversation[-1:]
-
-
-def from_conversations(chosen: list[dict], rejected: list[dict]) -> dict:
-    """Split two checked conversations into `{"prompt", "chosen", "rejected"}`."""
-    with turns.in_field("chosen"):
-        prompt, chosen_answer = _split(chosen)
-    with turns.in_field("rejected"):
-        rejected_prompt, rejected_answer = _split(rejected)
-    if prompt != rejected_prompt:
-        raise RowError("prompt differs between chosen and rejected")
-    if not prompt:
-        raise RowError("missing prompt")
-    if chosen_answer == rejected_answer:
-        raise RowError("chosen and rejected are identical")
-    return {"prompt": prompt, "chosen": chosen_answer, "rejected": rejected_answer}
-
-
 def convert(row: dict) -> dict:
     chosen = turns.require(row, "chosen")
     rejected = turns.require(row, "rejected")
@@ -41,4 +20,4 @@ def convert(row: dict) -> dict:
         chosen = turns.messages(chosen)
     with turns.in_field("rejected"):
         rejected = turns.messages(rejected)
-    return {**from_conversations(chosen, rejected), **preference.margin(row)}
+    return {**preference.split_conversations(chosen, rejected), **preference.margin(row)}

@@ -280,7 +280,8 @@ def run_training(trainer) -> TrainOutput:
     except _AlreadyDone:
         trainer.is_in_train = False
         state = trainer.state
-        logger.info("%s is already at max_steps=%d: loaded it, nothing left to train", ckpt, state.max_steps)
+        logger.info("%s is already at max_steps=%d: loaded it, nothing left to train (--overwrite_output_dir "
+                    "trains again from step 0)", ckpt, state.max_steps)
         result = TrainOutput(state.global_step, 0.0, {"train_runtime": 0.0, "epoch": state.epoch})
     match = _CHECKPOINT_RE.match(Path(ckpt).name) if ckpt else None  # by its name: it may be rotated away by now
     if match:

@@ -177,3 +177,44 @@ def test_checkpoint_estimate_matches_the_real_model_and_adapter(tiny_small):
     trainable = sum(p.numel() for p in get_peft_model(model, peft_config).parameters() if p.requires_grad)
     args.save_only_model = True
     assert first_checkpoint_bytes(meta, args, lora_args, peft_config) == (4 * trainable, 0)
+
+
+def test_run_cli_under_the_launcher_writes_the_line_per_rank(tmp_path, monkeypatch, capsys):
+    """Under `python -m corral.launch` each rank's line goes to a file; the launcher prints the first failing rank's."""
+    from corral.errors import CorralError
+    from corral.launch import user_error_line
+
+    def main(argv):
+        raise CorralError("recipe.yaml: unknown key 'x'")
+
+    monkeypatch.setenv("CORRAL_ERROR_DIR", str(tmp_path))
+    for rank in ("1", "0"):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit) as exc:
+            run_cli(main, [])
+        assert exc.value.code == 2
+    assert capsys.readouterr().err == ""
+    (tmp_path / "rank-0.txt").write_text("error: rank 0's own line\n")
+    assert user_error_line(tmp_path, 0) == "error: rank 0's own line"
+    assert user_error_line(tmp_path, 1) == "error: recipe.yaml: unknown key 'x'"
+    assert user_error_line(tmp_path / "none", 0) is None
+
+
+@pytest.mark.slow
+def test_bad_inputs_under_one_and_two_processes(tiny_small, tmp_path):
+    """benchmarks/bad_inputs.py under python -m corral.launch with accelerate_configs/cpu.yaml and
+    cpu_ddp_2proc.yaml: exit code 2, exactly one `error:` line, no traceback, no leaked token."""
+    import json
+    import sys
+
+    only = ("unknown_key,huge_number,lora_r_negative,lora_target_single_name,output_is_file,output_read_only,"
+            "data_not_utf8,dpo_lora_r_zero,reward_target_typo,token_in_failing_run,data_prep_bad_row,inspect_typo")
+    out = tmp_path / "results.json"
+    subprocess.run([sys.executable, str(REPO / "benchmarks/bad_inputs.py"), "--root", str(tiny_small),
+                    "--launchers", "corral-1,corral-2", "--only", only, "--json", str(out)], check=True, cwd=REPO)
+    results = json.loads(out.read_text())
+    assert sorted(results) == sorted(only.split(","))
+    for name, by_launcher in results.items():
+        for launcher, r in by_launcher.items():
+            assert (r["exit"], r["error_lines"], r["traceback"], r["token_leaked"]) == (2, 1, False, False), \
+                (name, launcher, r)

@@ -267,7 +267,8 @@ def test_german_and_chinese_render_with_metas_llama3_tokenizer(tmp_path):
 
 @pytest.mark.slow
 @NO_REAL_TOKENIZER
-def test_german_and_chinese_train_on_a_real_shaped_llama3(tmp_path):
+def test_german_and_chinese_train_and_inspect_on_a_real_shaped_llama3(tmp_path, capsys):
+    from finetune.inspect_recipe import main as inspect_main
     from finetune.sft import main as sft_main
     from realshape.checkpoints import build_checkpoint
 
@@ -278,3 +279,9 @@ def test_german_and_chinese_train_on_a_real_shaped_llama3(tmp_path):
               "--per_device_train_batch_size", "4", "--logging_steps", "1", "--save_strategy", "no"])
     losses = [e["loss"] for e in json.loads((out / "run_manifest.json").read_text())["log_history"] if "loss" in e]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+    capsys.readouterr()
+    assert inspect_main([str(REPO / "recipes/tiny/sft/full.yaml"), "--model_name_or_path", str(model),
+                         "--datasets", f"[{{path: {MULTILINGUAL}}}]", "--n", "20"]) == 0
+    shown = capsys.readouterr().out
+    assert "„Gemütlichkeit“" in shown and "[[中国的首都是北京。<|eot_id|>]]" in shown and not MANGLED.search(shown)

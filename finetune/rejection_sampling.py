@@ -27,6 +27,7 @@ from trl import ModelConfig, SFTConfig
 from corral.errors import CorralError
 from corral.loading import check_model_path, stop_token_ids
 from corral.manifest import finish_manifest, start_manifest
+from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.online_rl import load_prompts
@@ -97,8 +98,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     check_model_path(script.model_name_or_path)
     out = Path(script.output_dir)
     # The SFT settings are checked now, not after the first round's sampling.
-    parse_recipe((SFTScriptArguments, SFTConfig, ModelConfig), sft_argv(script, script.model_name_or_path,
-                 str(out / "round-1/sft_data.jsonl"), str(out / "round-1/model")), required=("output_dir",))
+    _, sft_args, sft_model_args = parse_recipe((SFTScriptArguments, SFTConfig, ModelConfig), sft_argv(
+        script, script.model_name_or_path, str(out / "round-1/sft_data.jsonl"), str(out / "round-1/model")),
+        required=("output_dir",))
+    check_before_loading(sft_args, sft_model_args)  # LoRA settings and targets, output_dir, disk space, secrets
     prompts = load_prompts(script.datasets, script.seed, dedup=script.dedup,
                            on_bad_rows=script.on_bad_rows).train.to_list()
     heldout = load_prompts(script.heldout_datasets, script.seed, "heldout_datasets", dedup=script.dedup,

@@ -171,5 +171,7 @@ def convert_row(row: dict, format: str, kind: str) -> list[dict]:
     return [r for one in (out if isinstance(out, list) else [out]) for r in kinds.adapt(one, fmt.gives, kind)]
 
 
-__all__ = ["FORMATS", "FEEDS", "KINDS", "SIGNAL_COLUMNS", "SIGNAL_WORDS", "Format", "FormatDisagreement", "check_format", "column_use", "convert_row",
-           "detect_format", "formats_reading", "is_signal", "row_format"]
+__all__ = [
+    "FEEDS", "FORMATS", "KINDS", "SIGNAL_COLUMNS", "SIGNAL_WORDS", "Format", "FormatDisagreement", "check_format",
+    "column_use", "convert_row", "detect_format", "formats_reading", "is_signal", "row_format",
+]

@@ -58,7 +58,9 @@ def split_conversations(chosen: list[dict], rejected: list[dict]) -> dict:
 
 
 def _whole_conversation(value) -> bool:
-    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and value[0].get("role") != "assistant"
+    """A list of messages that starts before the answer (with the prompt), not an answer alone."""
+    first = value[0] if isinstance(value, list) and value else None
+    return isinstance(first, dict) and first.get("role") != "assistant"
 
 
 def _same_prompt(given, shared: list[dict]) -> bool:

@@ -3,6 +3,7 @@
     python benchmarks/kill_harness.py                                  # SFT and DPO, 20 kills each, seed 0
     python benchmarks/kill_harness.py --trainer dpo --kills 30 --seed 1 --json reports/kills_dpo.json
     python benchmarks/kill_harness.py --trainer sft --kills 1 --windows rotate --steps 6   # one kill in rotation
+    python benchmarks/kill_harness.py --trainer sft --kills 4 --windows written --stock_rotation  # must fail
 
 Per trainer: one uninterrupted reference run (fp32 CPU, fixed seed, every checkpoint kept), then a
 chain of runs of the same command into one `output_dir` with `save_total_limit: 1`, each killed with
@@ -314,7 +315,7 @@ def attack(trainer: str, tiny: Path, work: Path, kills: int, windows: tuple[str,
         result.lost_steps_total += lost
         if lost > save_steps:
             result.kills_losing_more_than_one_interval += 1
-            result.problems.append(f"kill {attempt} ({where}): finished step {finished}, newest complete {now}")
+            result.problems.append(f"kill {attempt + 1} ({where}): finished step {finished}, newest complete {now}")
         for ckpt in complete_checkpoints(out):
             result.complete_checkpoints_checked += 1
             problem = checkpoint_problem(ckpt, ref)
@@ -323,7 +324,7 @@ def attack(trainer: str, tiny: Path, work: Path, kills: int, windows: tuple[str,
                 if step not in checked:
                     checked.add(step)
                     result.corrupt_complete_checkpoints += 1
-                result.problems.append(f"kill {attempt} ({where}): {ckpt.name} {problem}")
+                result.problems.append(f"kill {attempt + 1} ({where}): {ckpt.name} {problem}")
         print(f"  {trainer} kill {attempt + 1:2d}: aimed at {window:8s} @ step {target:3d}, landed in {where:16s} "
               f"finished step {finished:3d}, newest complete checkpoint {now:3d} (lost {lost})", flush=True)
 
@@ -361,6 +362,22 @@ def tiny_world(work: Path, given: str | None) -> Path:
     return root
 
 
+def keep_trainer_rotation() -> None:
+    """Negative control: let the Trainer delete old checkpoints before corral marks the new one (the
+    behaviour before corral rotated itself). Kills in the `written` window must then lose progress."""
+    from corral.checkpoints import MarkCompleteCallback
+
+    original = MarkCompleteCallback.on_train_begin
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        limit = args.save_total_limit
+        original(self, args, state, control, **kwargs)
+        args.save_total_limit, self.save_total_limit = limit, None
+        return control
+
+    MarkCompleteCallback.on_train_begin = on_train_begin
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--trainer", choices=("sft", "dpo", "both"), default="both")
@@ -372,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiny", default=None, help="dir with tiny-base/ and tiny-world/ (default: build the small one)")
     p.add_argument("--work", default="outputs/kill_harness", help="scratch dir (replaced)")
     p.add_argument("--json", default=None, help="also write the counts here")
+    p.add_argument("--stock_rotation", action="store_true",
+                   help="negative control: the Trainer rotates before corral marks; the checks must then fail")
     a = p.parse_args(argv)
     windows = tuple(w for w in a.windows.split(",") if w)
     unknown = set(windows) - set(WINDOWS)
@@ -380,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     tiny = tiny_world(work, a.tiny)
+    if a.stock_rotation:
+        keep_trainer_rotation()
     print(f"kill harness: seed {a.seed}, {a.kills} kills per trainer, windows {','.join(windows)}, save every "
           f"{a.save_steps} steps, fp32 CPU, 1 torch thread per run (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})",
           flush=True)

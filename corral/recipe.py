@@ -30,6 +30,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from corral.errors import USER_ERROR_EXIT, CorralError
+from corral.tracking import report_to_problem
 
 _UNIONS = (Union, types.UnionType)
 _SECRET_FIELDS = {"hub_token", "token"}  # not `*_token`: SFTConfig's `pad_token`/`eos_token` are no secrets
@@ -449,7 +450,12 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
 
     path = argv[0]
     values = _check_keys(_read_recipe(path), fields, computed, path, "")
-    values.update(_cli_overrides(argv[1:], fields, computed))
+    overrides = _cli_overrides(argv[1:], fields, computed)
+    values.update(overrides)
+    if "report_to" in values:  # transformers would look the tracker up only after the model has loaded
+        problem = report_to_problem(values["report_to"])
+        if problem:
+            _fail("command line" if "report_to" in overrides else path, "", f"report_to: {problem}")
     for cls in dataclass_types:
         for f in dataclasses.fields(cls):
             unset = (_no_default(f) and f.name not in values) or (f.name in required and values.get(f.name) is None)

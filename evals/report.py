@@ -38,8 +38,23 @@ def answer_flag(kind: str, answer: dict) -> str:
     return "refused" if answer["refused"] else "answered"
 
 
+def training_curves(results: dict) -> dict[str, bytes]:
+    """`train_<model>_loss` (and `_rewards`): the curves corral wrote beside each compared run's manifest."""
+    from corral.run_report import curve_images
+
+    return {f"train_{name}_{kind}": png for name, col in results.get("config", {}).get("columns", {}).items()
+            for kind, png in curve_images(col.get("path") or "").items()}
+
+
+def plot_titles(plots: dict) -> dict[str, str]:
+    extra = {n: f"Training curve of {n[6:].rsplit('_', 1)[0]} ({n.rsplit('_', 1)[1]})" for n in plots
+             if n.startswith("train_")}
+    return {**PLOT_TITLES, **extra}
+
+
 def write_all(out: Path, results: dict, rows: list[dict], plots: dict[str, bytes | None]) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    plots = {**plots, **training_curves(results)}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     with open(out / "side_by_side.jsonl", "w") as f:
         for row in rows:
@@ -75,7 +90,7 @@ def metrics_table(models: dict) -> list[str]:
 def markdown(results: dict, rows: list[dict], plots: dict[str, bytes]) -> str:
     lines = ["# corral model comparison", "", *_header(results), "", "## Models x metrics", ""]
     lines += metrics_table(results["models"])
-    for name, title in PLOT_TITLES.items():
+    for name, title in plot_titles(plots).items():
         if name in plots:
             lines += ["", f"## {title}", "", f"![{title}](plots/{name}.png)"]
     lines += ["", f"## Side by side (first {min(SIDE_BY_SIDE_SHOWN, len(rows))} of {len(rows)}; all in side_by_side.jsonl)"]
@@ -109,7 +124,7 @@ def html_report(results: dict, rows: list[dict], plots: dict[str, bytes]) -> str
     for k in METRICS:
         parts.append(f"<tr><th>{e(k)}</th>" + "".join(f"<td class='num'>{e(fmt_value(m, k))}</td>" for m in models.values()) + "</tr>")
     parts.append("</table>")
-    for name, title in PLOT_TITLES.items():
+    for name, title in plot_titles(plots).items():
         if name in plots:
             data = base64.b64encode(plots[name]).decode()
             parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>")

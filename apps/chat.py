@@ -66,8 +66,11 @@ def check_chat_template(path: str) -> None:
 
 
 def load_chat_models(paths: list[str], device: str = "cpu") -> list[ChatModel]:
+    from transformers.utils import logging as hf_logging
+
     from corral.loading import load_model
 
+    hf_logging.disable_progress_bar()  # a weights-loading bar per model is noise in a chat window
     for path in paths:
         check_chat_template(path)
     out = []

@@ -6,9 +6,12 @@
 
 Each training-script input runs under each launcher column:
   accelerate-1  accelerate launch --config_file accelerate_configs/cpu.yaml          (stock: for comparison)
+  accelerate-1q accelerate launch -q --config_file accelerate_configs/cpu.yaml     (-q: one process only)
   accelerate-2  accelerate launch --config_file accelerate_configs/cpu_ddp_2proc.yaml
   corral-1      python -m corral.launch --config_file accelerate_configs/cpu.yaml
   corral-2      python -m corral.launch --config_file accelerate_configs/cpu_ddp_2proc.yaml
+  corral-fsdp2  python -m corral.launch --config_file accelerate_configs/fsdp2.yaml (8 processes; on a CPU
+                accelerate runs them as plain data parallelism)
 The other entry points (data_prep, evals.compare, inspect, launch_checks) run as plain `python -m`.
 A cell reads `exit/error-lines/T` (T: a traceback was printed), e.g. `2/1/-` is the goal: exit code 2,
 one `error:` line, no traceback. Runs are sequential with OMP_NUM_THREADS=1 per process (printed); the
@@ -32,8 +35,10 @@ LAUNCHERS = {
     "accelerate-1": [str(Path(PY).parent / "accelerate"), "launch", "--config_file", "accelerate_configs/cpu.yaml"],
     "accelerate-2": [str(Path(PY).parent / "accelerate"), "launch", "--config_file",
                      "accelerate_configs/cpu_ddp_2proc.yaml"],
+    "accelerate-1q": [str(Path(PY).parent / "accelerate"), "launch", "-q", "--config_file", "accelerate_configs/cpu.yaml"],
     "corral-1": [PY, "-m", "corral.launch", "--config_file", "accelerate_configs/cpu.yaml"],
     "corral-2": [PY, "-m", "corral.launch", "--config_file", "accelerate_configs/cpu_ddp_2proc.yaml"],
+    "corral-fsdp2": [PY, "-m", "corral.launch", "--config_file", "accelerate_configs/fsdp2.yaml"],  # 8 processes
 }
 TOKEN = "hf_BenchmarkPlantedToken0123456789ab"
 

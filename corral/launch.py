@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     args = launch_command_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.config_file and not Path(args.config_file).is_file():
+        configs = sorted(str(p) for p in Path("accelerate_configs").glob("*.yaml"))
+        print(f"error: --config_file {args.config_file}: no such file"
+              f"{' (configs here: ' + ', '.join(configs) + ')' if configs else ''}", file=sys.stderr)
+        return USER_ERROR_EXIT
     hold = _HoldFailureLogs()
     logging.getLogger(_ELASTIC_LOGGER).addFilter(hold)
     logging.getLogger("accelerate.commands.launch").addFilter(_not_thread_default_notice)

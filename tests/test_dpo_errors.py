@@ -69,7 +69,8 @@ def test_bad_preference_rows_name_the_file_and_row(tiny_small, tmp_path, capsys,
     bad, reason = BAD_ROWS[case]
     rows = [bad, bad] if case in ("implicit prompts differ", "non-numeric rating") else [GOOD, bad]  # same format per file
     path = data_file(tmp_path, rows)
-    assert run(script, with_data(tiny_small, path), capsys) == f"{path}:{1 if rows[0] is bad else 2}: {reason}"
+    assert run(script, with_data(tiny_small, path), capsys) == (
+        f"{path}:{1 if rows[0] is bad else 2}: {reason} (on_bad_rows: skip drops and counts such rows)")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -104,4 +105,5 @@ def test_margins_must_be_on_every_row_or_none(tiny_small, tmp_path, capsys, no_m
     assert run("reward", with_data(tiny_small, path), capsys) == (
         "datasets: 1 of 2 rows have no margin; give every row a margin or none")
     path = data_file(tmp_path, [{**GOOD, "margin": "big"}])
-    assert run("reward", with_data(tiny_small, path), capsys) == f"{path}:1: margin is not a number: 'big'"
+    assert run("reward", with_data(tiny_small, path), capsys) == (
+        f"{path}:1: margin is not a number: 'big' (on_bad_rows: skip drops and counts such rows)")

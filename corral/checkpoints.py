@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch.distributed as dist
 from transformers import TrainerCallback
 from transformers.trainer_utils import TrainOutput
 
@@ -183,8 +184,6 @@ class _AlreadyDone(Exception):
 
 
 def _barrier() -> None:
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 

@@ -143,8 +143,8 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
         time.sleep(0 if dry_run else 0.5)
     print("\nstage   wall time")
     for stage in selected:
-        s = done.get(stage.name)
-        print(f"{stage.name:<7} {'FAILED' if stage.name in failed else 'skipped' if s is None else f'{s:.0f} s'}")
+        s = done.get(stage.name, "not run")
+        print(f"{stage.name:<7} {'FAILED' if stage.name in failed else 'skipped' if s is None else s if s == 'not run' else f'{s:.0f} s'}")
     print(f"total   {time.time() - start:.0f} s (jobs={jobs})")
     return 1 if failed else 0
 

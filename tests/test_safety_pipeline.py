@@ -51,4 +51,4 @@ def test_run_prints_commands_times_and_skips_finished_stages(tmp_path, capsys):
     failing = Stage("bad", (sys.executable, "-c", "raise SystemExit(3)"), str(tmp_path / "o3"))
     assert run([failing, Stage("after", ("true",), str(tmp_path / "o4"), after=("bad",))], 2, set(), False) == 1
     out = capsys.readouterr().out
-    assert "[bad] FAILED (exit 3)" in out and "[after] $" not in out
+    assert "[bad] FAILED (exit 3)" in out and "[after] $" not in out and "after   not run" in out

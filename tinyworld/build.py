@@ -25,6 +25,8 @@ Files written under `<out>/tiny-world/`:
   safety_pref_train.jsonl safety preference pairs: refusal > compliance, look-alike answer > refusal
   rl_prompts_safety.jsonl harmful/benign RL prompts (`kind`) for the `safety` rule reward
   heldout_phrasing.jsonl  evals suite in wordings, system prompts and turn positions no training file uses
+  tools_train.jsonl       tool-use conversations (`messages` with tool_calls, `tools`): capital lookup and add
+  tools_heldout.jsonl     tool prompts about held-out countries/sums and direct-answer prompts (tinyworld/tools.py)
 and `<out>/tiny-base/`: a LlamaForCausalLM + tokenizer (safetensors), like a Llama 3 base checkpoint.
 """
 
@@ -43,6 +45,7 @@ from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts,
 from tinyworld.heldout_phrasing import heldout_phrasing_rows
 from tinyworld.preferences import heldout_prompt_suite, preference_pairs
 from tinyworld.prompts import rl_prompts
+from tinyworld.tools import heldout_tool_prompts, tool_training_rows
 from tinyworld.world import (
     WorldConfig,
     drift_documents,
@@ -100,6 +103,8 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "safety_pref_train": out / "tiny-world" / "safety_pref_train.jsonl",
         "rl_prompts_safety": out / "tiny-world" / "rl_prompts_safety.jsonl",
         "heldout_phrasing": out / "tiny-world" / "heldout_phrasing.jsonl",
+        "tools_train": out / "tiny-world" / "tools_train.jsonl",
+        "tools_heldout": out / "tiny-world" / "tools_heldout.jsonl",
     }
     corpus = pretraining_documents(world)
     write_jsonl(files["pretrain"], [{"text": d} for d in corpus])
@@ -119,6 +124,8 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     write_jsonl(files["safety_pref_train"], safety_preference_pairs(world))
     write_jsonl(files["rl_prompts_safety"], safety_rl_prompts(world))
     write_jsonl(files["heldout_phrasing"], heldout_phrasing_rows(world))
+    write_jsonl(files["tools_train"], tool_training_rows(world))
+    write_jsonl(files["tools_heldout"], heldout_tool_prompts(world))
     return files
 
 

@@ -1,0 +1,128 @@
+"""The tiny world's tool-use skill (tinyworld/tools.py, tinyworld/tool_eval.py, recipes/tiny/sft/tools.yaml):
+the rows render through `chat_template: llama3.1` with only the assistant's calls and answers trained, the
+held-out prompts share no country, sum or phrasing with the training rows, the evaluation reads exactly the
+call the template renders, and (slow) SFT on the rows makes the small base emit well-formed calls."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from corral.chat_templates import LLAMA31_CHAT_TEMPLATE
+from data_prep.formats import convert_row
+from finetune.sft_data import tokenize_conversations
+from tinyworld.tool_eval import Call, parse_call, render
+from tinyworld.tools import TOOLS, heldout_tool_prompts, tool_training_rows
+from tinyworld.world import WorldConfig, make_world
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE = REPO / "recipes/tiny/sft/tools.yaml"
+WORLD = make_world(WorldConfig.small())
+
+
+@pytest.fixture(scope="module")
+def tok31(tiny_tokenizer):
+    tok = copy.deepcopy(tiny_tokenizer)
+    tok.chat_template = LLAMA31_CHAT_TEMPLATE
+    return tok
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def trained_text(tok, row: dict) -> str:
+    enc = tokenize_conversations([row], tok).dataset[0]
+    return tok.decode([i for i, m in zip(enc["input_ids"], enc["assistant_masks"]) if m])
+
+
+def test_build_writes_the_tool_files_in_the_standard_schema(tiny_small):
+    train = read_jsonl(tiny_small / "tiny-world/tools_train.jsonl")
+    assert train == tool_training_rows(WORLD)
+    assert read_jsonl(tiny_small / "tiny-world/tools_heldout.jsonl") == heldout_tool_prompts(WORLD)
+    # data_prep reads them as OpenAI rows: the JSON-string arguments decoded, the tools kept
+    row = next(r for r in train if len(r["messages"]) == 4)
+    converted = convert_row(row, "messages", "sft")[0]
+    call = converted["messages"][1]["tool_calls"][0]["function"]
+    assert call["arguments"] == json.loads(row["messages"][1]["tool_calls"][0]["function"]["arguments"])
+    assert converted["tools"] == list(TOOLS)
+
+
+def test_only_the_calls_and_answers_are_trained(tiny_small, tok31):
+    rows = [convert_row(r, "messages", "sft")[0] for r in read_jsonl(tiny_small / "tiny-world/tools_train.jsonl")]
+    capital = next(r for r in rows if r["messages"][1].get("tool_calls", [{}])[0].get("function", {}).get("name")
+                   == "lookup_capital")
+    country = capital["messages"][1]["tool_calls"][0]["function"]["arguments"]["country"]
+    answer = capital["messages"][3]["content"]
+    assert trained_text(tok31, capital) == (
+        '<|python_tag|>{\n    "type": "function",\n    "name": "lookup_capital",\n    "parameters": {\n'
+        f'        "country": "{country}"\n    }}\n}}<|eom_id|>{answer}<|eot_id|>')
+    text = render(tok31, capital["messages"], generation_prompt=False)
+    assert '"name": "add"' in text.split("<|start_header_id|>assistant")[0]  # both definitions precede the call
+    assert f'<|start_header_id|>ipython<|end_header_id|>\n\n{capital["messages"][2]["content"]}<|eot_id|>' in text
+    added = next(r for r in rows if r["messages"][1].get("tool_calls", [{}])[0].get("function", {}).get("name") == "add")
+    a, b = (added["messages"][1]["tool_calls"][0]["function"]["arguments"][k] for k in "ab")
+    assert trained_text(tok31, added).startswith(
+        f'<|python_tag|>{{\n    "type": "function",\n    "name": "add",\n    "parameters": {{\n        "a": {a},\n'
+        f'        "b": {b}\n    }}\n}}<|eom_id|>')
+    direct = next(r for r in rows if len(r["messages"]) == 2)
+    assert trained_text(tok31, direct) == direct["messages"][1]["content"] + "<|eot_id|>"
+
+
+def test_every_training_row_fits_the_recipe_max_length(tiny_small, tok31):
+    rows = [convert_row(r, "messages", "sft")[0] for r in read_jsonl(tiny_small / "tiny-world/tools_train.jsonl")]
+    assert max(tokenize_conversations(rows, tok31).lengths) <= 512  # recipes/tiny/sft/tools.yaml max_length
+
+
+def test_heldout_prompts_share_no_country_sum_or_phrasing_with_training():
+    train = tool_training_rows(WORLD)
+    text = json.dumps(train)
+    heldout = heldout_tool_prompts(WORLD)
+    assert sum(r["tool"] == "lookup_capital" for r in heldout) == len(WORLD.heldout_countries) > 0
+    assert all(c.name not in text for c in WORLD.heldout_countries)
+    train_questions = {r["messages"][0]["content"] for r in train}
+    assert not train_questions & {r["prompt"] for r in heldout}
+    trained_sums = {tuple(json.loads(m["tool_calls"][0]["function"]["arguments"]).values())
+                    for r in train for m in r["messages"] if m.get("tool_calls")
+                    and m["tool_calls"][0]["function"]["name"] == "add"}
+    assert trained_sums and not trained_sums & {(r["arguments"]["a"], r["arguments"]["b"])
+                                                for r in heldout if r["tool"] == "add"}
+    assert sum(r["tool"] is None for r in heldout) >= 10  # direct-answer prompts for the false-call rate
+
+
+def test_the_eval_reads_exactly_the_call_the_template_renders(tok31):
+    for row in heldout_tool_prompts(WORLD):
+        if row["tool"] is None:
+            continue
+        msgs = [{"role": "user", "content": row["prompt"]},
+                {"role": "assistant", "content": "",
+                 "tool_calls": [{"type": "function", "function": {"name": row["tool"], "arguments": row["arguments"]}}]}]
+        prompt, full = render(tok31, msgs[:1]), render(tok31, msgs, generation_prompt=False)
+        assert parse_call(full[len(prompt):]) == Call(row["tool"], row["arguments"])
+
+
+@pytest.mark.parametrize("reply, parsed", [
+    ('<|python_tag|>{"type": "function", "name": "add", "parameters": {"a": 1, "b": 2}}<|eom_id|>',
+     Call("add", {"a": 1, "b": 2})),
+    ('<|python_tag|>{"name": "lookup_capital", "parameters": {"country": "Kalostan"}}<|eom_id|>',
+     Call("lookup_capital", {"country": "Kalostan"})),  # Meta's JSON call without "type" is read too
+    ('<|python_tag|>{"type": "function", "name": "add", "parameters": {"a": 1, "b": 2}}<|eot_id|>', None),
+    ('{"type": "function", "name": "add", "parameters": {"a": 1}}<|eom_id|>', None),  # no <|python_tag|>
+    ('<|python_tag|>{"type": "function", "name": "add", "parameters": {"a": 1, <|eom_id|>', None),  # broken JSON
+    ('<|python_tag|>{"type": "function", "name": "subtract", "parameters": {}}<|eom_id|>', None),  # undeclared tool
+    ('<|python_tag|>{"type": "function", "name": "add", "parameters": [1, 2]}<|eom_id|>', None),
+    ('<|python_tag|>{"type": "code", "name": "add", "parameters": {}}<|eom_id|>', None),
+    ('The capital of Kalostan is Venmar.<|eot_id|>', None),
+])
+def test_parse_call(reply, parsed):
+    assert parse_call(reply) == parsed
+
+
+def test_recipe_starts_with_its_launch_command_and_uses_the_llama31_template():
+    lines = RECIPE.read_text().splitlines()
+    assert lines[0] == ("# accelerate launch --config_file accelerate_configs/cpu.yaml finetune/sft.py "
+                        "recipes/tiny/sft/tools.yaml")
+    assert "chat_template: llama3.1" in RECIPE.read_text()

@@ -11,6 +11,10 @@ parameters, fp32) on 2 vCPUs, same batches, side by side (docs/performance.md ha
 | sft/lora     | 9.8 s    | 5.7 s     | all    |
 | ...          | see `FASTEST` and docs/performance.md                |
 
+On a busy machine (1-minute load average at least the cores available) a second thread waits for cores
+other processes hold: measured at load ~13 on 2 vCPUs, LoRA SFT 1 thread 17.7 s, 2 threads 190 s; QLoRA
+26.5 s vs 230 s. So "all" becomes 1 there.
+
 "all" is every core this process may use (`os.sched_getaffinity`) divided by the processes launched on
 this machine (`LOCAL_WORLD_SIZE`), which is also what accelerate gives each CPU process by default.
 
@@ -136,6 +140,10 @@ def pick_threads(kind: str, model_args=None, recipe_value: int | None = None, us
     if chosen is None:
         n = FASTEST.get(key, ALL) or available_cores()
         why = f"measured fastest for {key} (corral/threads.py); set num_threads in the recipe to override"
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if n > 1 and load >= available_cores():
+            n, why = 1, (f"the machine is busy (1-min load average {load:.1f} >= {available_cores()} cores), where "
+                         f"every workload ran fastest on 1 thread; set num_threads in the recipe to override")
     else:
         n, why = chosen
     torch.set_num_threads(n)

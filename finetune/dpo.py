@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None):
     ref = reference_model(method, model, adapter_start, peft_config, args)
 
     trainer = build_trainer(method, model, ref, args, data.train, data.eval, tokenizer, peft_config,
-                            [MarkCompleteCallback()])
+                            [MarkCompleteCallback()], shared_prompt=script.shared_prompt)
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "finetune/dpo.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "train_rows": len(data.train), "eval_rows": len(data.eval_rows),

@@ -31,6 +31,7 @@ from corral.errors import CorralError
 from corral.loading import CheckpointError, is_adapter, load_causal_lm, merge_adapter_for_recipe
 from corral.threads import ThreadArguments
 from data_prep.preference_data import PreferenceDataArguments
+from finetune.shared_prompt import shared_prompt_dpo_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class PreferenceScriptArguments(PreferenceDataArguments, ThreadArguments, Checkp
     merge_adapter: bool = field(
         default=False, metadata={"help": "With LoRA: also save the merged full model in output_dir/merged. Always "
                                  "done (into output_dir) when model_name_or_path is itself a LoRA adapter."})
+    shared_prompt: bool = field(
+        default=True, metadata={"help": "method dpo: run each pair's prompt once and the LM head on answer tokens only "
+                                "(finetune/shared_prompt.py; same log-probs as TRL's forward, fewer FLOPs)."})
 
 
 def method_classes(method: str) -> tuple[type, type]:
@@ -153,9 +157,12 @@ def reference_model(method: str, model, adapter_start: str | None, peft_config, 
     return ref
 
 
-def build_trainer(method: str, model, ref_model, args, train, evaluation, tokenizer, peft_config, callbacks):
-    """The TRL trainer for `method`, built the same way for every method."""
+def build_trainer(method: str, model, ref_model, args, train, evaluation, tokenizer, peft_config, callbacks,
+                  shared_prompt: bool = False):
+    """The TRL trainer for `method`, built the same way for every method (DPO's with a shared-prompt forward if asked)."""
     _, trainer_cls = method_classes(method)
+    if method == "dpo" and shared_prompt:
+        trainer_cls = shared_prompt_dpo_trainer(trainer_cls)
     kwargs = dict(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
                   peft_config=peft_config, callbacks=callbacks)
     if method not in REFERENCE_FREE:

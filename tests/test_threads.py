@@ -52,12 +52,22 @@ def test_every_entry_scripts_workload_has_a_measured_setting():
 def test_default_pick_is_the_table_and_is_logged(monkeypatch, restore_threads, caplog):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("ACCELERATE_DYNAMO_BACKEND", raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # a quiet machine
     with caplog.at_level(logging.INFO, logger="corral.threads"):
         n = pick_threads("sft", SimpleNamespace(use_peft=False), None, use_cpu=True)
     assert n == (FASTEST["sft/full"] or available_cores()) == torch.get_num_threads()
     assert "measured fastest for sft/full" in caplog.text
     lora = pick_threads("sft", SimpleNamespace(use_peft=True), None, use_cpu=True)
     assert lora == (FASTEST["sft/lora"] or available_cores()) == torch.get_num_threads()
+
+
+def test_a_busy_machine_gets_one_thread(monkeypatch, restore_threads, caplog):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("ACCELERATE_DYNAMO_BACKEND", raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(available_cores()), 0.0, 0.0))
+    with caplog.at_level(logging.INFO, logger="corral.threads"):
+        assert pick_threads("sft", SimpleNamespace(use_peft=True), None, use_cpu=True) == 1
+    assert "the machine is busy" in caplog.text or available_cores() == 1
 
 
 def test_recipe_value_beats_the_environment(monkeypatch, restore_threads, caplog):

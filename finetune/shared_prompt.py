@@ -1,0 +1,144 @@
+"""DPO's chosen/rejected forward with the prompt computed once per pair, and the LM head only where it is scored.
+
+TRL 1.16's DPO forward runs `[prompt + chosen; prompt + rejected]`, each row padded to the longest
+row in the batch, and (off GPU) projects every position through the LM head. On the tiny world the
+prompt is ~23 tokens and an answer ~8-11, so about a quarter of those token-passes are a second copy of
+the prompt or padding, and the head (with its entropy and top-1 statistics) runs mostly on positions
+that are never scored (docs/performance.md has the profile). Here:
+
+1. the prompts, left-padded to the longest prompt, run once and leave their keys and values in a cache;
+2. the cache is repeated for the two answers of each pair, and the answers (right-padded to the
+   longest answer) run on top of it, with their true positions;
+3. the LM head, log-softmax and statistics run on the answer tokens only.
+
+The result has TRL's layout (`FusedCausalLMOutput`'s `log_probs`, `entropy`, `mean_logits`, `is_top1`,
+shape `(2B, L - 1)`, zero off the answer), so TRL's loss code is used unchanged. Where this does not
+apply (chosen and rejected not sharing a prompt, logit soft-capping or scaling, `use_weighting`'s
+`log_sum_sq_probs`), `SharedPromptCall` hands the call to the model as it was.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache
+
+
+def split_pairs(input_ids: torch.Tensor, scored: torch.Tensor):
+    """(prompt lengths, answer lengths) of a TRL DPO batch `[prompt + chosen; prompt + rejected]`, or None if
+    some chosen/rejected rows do not start with the same prompt. `scored` marks answer tokens (labels != -100)."""
+    pairs = input_ids.size(0) // 2
+    prompt_len = scored.int().argmax(dim=1)  # the first answer token
+    answer_len = scored.sum(dim=1)
+    if (answer_len == 0).any() or (prompt_len == 0).any() or not torch.equal(prompt_len[:pairs], prompt_len[pairs:]):
+        return None
+    positions = torch.arange(input_ids.size(1), device=input_ids.device)
+    in_prompt = positions[None, :] < prompt_len[:pairs, None]
+    if not torch.equal(input_ids[:pairs][in_prompt], input_ids[pairs:][in_prompt]):
+        return None
+    return prompt_len, answer_len
+
+
+def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
+    """TRL's fused-head outputs for a DPO batch, computed with each pair's prompt run once (module docstring).
+    Returns None when the batch does not have that shape."""
+    lengths = split_pairs(input_ids, scored)
+    if lengths is None:
+        return None
+    prompt_len, answer_len = lengths
+    pairs, device = input_ids.size(0) // 2, input_ids.device
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    backbone, head = getattr(base, base.base_model_prefix), base.get_output_embeddings()
+
+    # 1. prompts, left-padded: the last column is every prompt's last token
+    p_len = prompt_len[:pairs]
+    width = int(p_len.max())
+    cols = torch.arange(width, device=device)
+    src = (cols[None, :] - (width - p_len)[:, None])  # column -> position in the prompt (negative: padding)
+    prompt_mask = (src >= 0).long()
+    prompt_ids = torch.gather(input_ids[:pairs], 1, src.clamp(min=0)) * prompt_mask
+    cache = DynamicCache(config=base.config)
+    prompt_out = backbone(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=src.clamp(min=0),
+                          past_key_values=cache, use_cache=True)
+    cache.batch_repeat_interleave(2)  # rows: pair 0 chosen, pair 0 rejected, pair 1 chosen, ...
+
+    # 2. answers, interleaved (chosen_i, rejected_i) to match the repeated cache, right-padded
+    order = torch.stack([torch.arange(pairs, device=device), torch.arange(pairs, device=device) + pairs], 1).flatten()
+    a_len, a_start = answer_len[order], prompt_len[order]
+    a_width = int(a_len.max())
+    a_cols = torch.arange(a_width, device=device)
+    answer_mask = (a_cols[None, :] < a_len[:, None]).long()
+    a_pos = a_start[:, None] + a_cols[None, :]
+    answer_ids = torch.gather(input_ids[order], 1, a_pos.clamp(max=input_ids.size(1) - 1)) * answer_mask
+    answer_out = backbone(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask.repeat_interleave(2, 0), answer_mask], 1),
+                          position_ids=a_pos, past_key_values=cache, use_cache=True)
+
+    # 3. the head on scored tokens only: answer token j is predicted from answer position j - 1 (j = 0: the prompt's last)
+    hidden = torch.cat([prompt_out.last_hidden_state[:, -1:].repeat_interleave(2, 0), answer_out.last_hidden_state[:, :-1]], 1)
+    keep = answer_mask.bool()
+    logits = head(hidden[keep]).float()
+    log_softmax = logits.log_softmax(-1)
+    targets = answer_ids[keep]
+    token_logps = log_softmax.gather(1, targets[:, None]).squeeze(1)
+    with torch.no_grad():
+        entropy = -(log_softmax.exp() * log_softmax).sum(-1)
+        mean_logits = logits.mean(-1)
+        is_top1 = logits.argmax(-1) == targets
+
+    # back to TRL's layout: row r of [chosen; rejected], column = position of the predicting token
+    rows = order[:, None].expand(-1, a_width)[keep]
+    cols_out = (a_pos - 1)[keep]
+    shape = (input_ids.size(0), input_ids.size(1) - 1)
+
+    def place(values):
+        return torch.zeros(shape, dtype=values.dtype, device=device).index_put((rows, cols_out), values)
+
+    return SimpleNamespace(log_probs=place(token_logps), entropy=place(entropy), mean_logits=place(mean_logits),
+                           is_top1=place(is_top1), log_sum_sq_probs=None, aux_loss=None)
+
+
+class SharedPromptCall:
+    """Stands in for a model in TRL's DPO loss: `model(..., labels=..., fused_lm_head=True)` goes through
+    `shared_prompt_forward`; any other call, or a batch it does not fit, goes to the model itself."""
+
+    def __init__(self, model):
+        self.model = model
+        config = getattr(model, "config", None)
+        text = config.get_text_config() if config is not None else None
+        self.usable = text is not None and not any(
+            getattr(text, k, None) for k in ("final_logit_softcapping", "logit_scale", "output_multiplier",
+                                             "lm_head_multiplier", "logits_scaling"))
+
+    def __call__(self, *args, labels=None, fused_lm_head=False, **kwargs):
+        input_ids = kwargs.get("input_ids")
+        if self.usable and fused_lm_head and labels is not None and input_ids is not None and not args and \
+                set(kwargs) <= {"input_ids", "attention_mask", "use_cache"}:
+            out = shared_prompt_forward(self.model, input_ids, labels != -100)
+            if out is not None:
+                return out
+        return self.model(*args, labels=labels, fused_lm_head=fused_lm_head, **kwargs)
+
+
+def shared_prompt_dpo_trainer(dpo_trainer_cls: type) -> type:
+    """`dpo_trainer_cls` (TRL's DPOTrainer) with the policy's and the reference's log-probs from
+    `shared_prompt_forward`. `use_weighting` (which needs `log_sum_sq_probs`) keeps TRL's forward."""
+
+    class SharedPromptDPOTrainer(dpo_trainer_cls):
+        def _compute_loss(self, model, inputs, return_outputs):
+            if self.use_weighting:
+                return super()._compute_loss(model, inputs, return_outputs)
+            ref = self.ref_model
+            self.ref_model = SharedPromptCall(ref) if ref is not None else None
+            try:
+                return super()._compute_loss(SharedPromptCall(model), inputs, return_outputs)
+            finally:
+                self.ref_model = ref
+
+        def compute_ref_log_probs(self, model, inputs):
+            if self.ld_alpha is not None:
+                return super().compute_ref_log_probs(model, inputs)
+            return super().compute_ref_log_probs(SharedPromptCall(model), inputs)
+
+    return SharedPromptDPOTrainer

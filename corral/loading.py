@@ -110,7 +110,8 @@ def load_tokenizer(name_or_path: str, chat_template: str | None = "llama3", revi
     if chat_template is None:
         pass
     elif chat_template == "llama3":
-        missing = [t for k, t in LLAMA3_SPECIAL_TOKENS.items() if k != "pad" and t not in tok.get_vocab()]
+        vocab = tok.get_vocab()  # a new 128k-entry dict per call on Llama 3: read it once
+        missing = [t for k, t in LLAMA3_SPECIAL_TOKENS.items() if k != "pad" and t not in vocab]
         if missing:
             raise CheckpointError(
                 f"{name_or_path}: tokenizer lacks Llama 3 chat tokens {missing}; this is not a Llama 3 tokenizer "
@@ -125,7 +126,8 @@ def load_tokenizer(name_or_path: str, chat_template: str | None = "llama3", revi
         tok.chat_template = LLAMA3_CHAT_TEMPLATE
     elif chat_template == "llama3.1":
         needed = [t for k, t in LLAMA3_SPECIAL_TOKENS.items() if k != "pad"] + list(LLAMA31_TOOL_TOKENS)
-        missing = [t for t in needed if t not in tok.get_vocab()]
+        vocab = tok.get_vocab()
+        missing = [t for t in needed if t not in vocab]
         if missing:
             raise CheckpointError(
                 f"{name_or_path}: tokenizer lacks Llama 3.1 tokens {missing} (Llama 3.0 holds only reserved tokens at "
@@ -175,8 +177,9 @@ def spare_pad_token(tok: PreTrainedTokenizerBase) -> str | None:
 
 def _eos_ids(tok: PreTrainedTokenizerBase) -> set[int]:
     ids = {tok.eos_token_id}
+    vocab = tok.get_vocab()
     for t in ("<|eot_id|>", "<|end_of_text|>", "<|eom_id|>"):
-        if t in tok.get_vocab():
+        if t in vocab:
             ids.add(tok.convert_tokens_to_ids(t))
     return ids
 
@@ -370,7 +373,7 @@ def finalize_for_chat(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     """Make generation stop at `<|eot_id|>` (as Meta's Instruct generation_config does) and pad with pad.
     A tokenizer carrying a Llama 3 chat template also gets `<|eot_id|>` as its EOS, as Meta's Instruct
     tokenizers have, so runtimes that read only the tokenizer's EOS stop at the end of the turn too."""
-    if "<|eot_id|>" in (tokenizer.chat_template or "") and "<|eot_id|>" in tokenizer.get_vocab():
+    if "<|eot_id|>" in (tokenizer.chat_template or "") and tokenizer.convert_tokens_to_ids("<|eot_id|>") not in (None, tokenizer.unk_token_id):
         tokenizer.eos_token = "<|eot_id|>"
     model.generation_config.eos_token_id = stop_token_ids(tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id

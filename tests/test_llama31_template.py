@@ -328,3 +328,17 @@ def test_glaive_sharegpt_and_openai_tool_rows_train_out_of_the_box(tok31):
     text = render(tok31, glaive["messages"], tools=glaive["tools"])
     assert '"name": "get_weather"' in text.split("<|start_header_id|>assistant")[0]  # the definition, before any call
     assert '<|start_header_id|>ipython<|end_header_id|>\n\n{"temp_c": 3}<|eot_id|>' in text
+
+
+def test_inspect_recipe_shows_the_trained_tool_call_spans(real_shaped, capsys):
+    from finetune.inspect_recipe import main as inspect_main
+
+    recipe = REPO / "recipes/llama3.1-8b/sft/tools.yaml"
+    assert inspect_main([str(recipe), "--model_name_or_path", str(real_shaped / "llama3.1-8b-base"),
+                         "--datasets", f"[{{path: {FIXTURES / 'sharegpt.jsonl'}}}]", "--test_split_size", "0",
+                         "--color", "never", "--n", "2", "--bf16", "false", "--use_cpu", "true"]) == 0
+    out = capsys.readouterr().out
+    assert ('<|start_header_id|>assistant<|end_header_id|>\n\n[[<|python_tag|>{\n    "type": "function",\n'
+            '    "name": "get_weather",\n    "parameters": {\n        "city": "Oslo"\n    }\n}<|eom_id|>]]'
+            '<|start_header_id|>ipython<|end_header_id|>\n\n{"temp_c": 3}<|eot_id|>') in out
+    assert "[[It is 3 degrees C in Oslo.<|eot_id|>]]" in out

@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from corral.threads import pick_threads
 
+        for path in args.models:
+            check_chat_template(path)  # before anything else: a wrong directory costs nothing
         pick_threads("eval")
         models = load_chat_models(args.models, args.device)
     except CorralError as err:

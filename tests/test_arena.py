@@ -118,16 +118,17 @@ def test_headless_chromium_shows_the_page_with_both_answers(arena):
         assert colors is not None and len(colors) > 50  # rendered text and widgets, not a blank page
 
 
-def test_arena_on_a_port_in_use_is_one_line(tmp_path):
+def test_arena_on_a_port_in_use_is_one_line(tmp_path, capsys):
+    from apps.arena import main as arena_main
+
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "apps.cli", "arena", str(tmp_path), "--port", str(port)],
-                             capture_output=True, text=True, cwd=REPO, env=arena_env(), timeout=300)
-    assert out.returncode == 2
-    assert out.stderr.startswith(f"error: port {port} on 127.0.0.1 is not free (") and out.stderr.count("\n") == 1
-    assert out.stderr.endswith("; pick another with --port\n")
+        assert arena_main([str(tmp_path), "--port", str(port)]) == 2  # checked before the (missing) model loads
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: port {port} on 127.0.0.1 is not free (") and err.count("\n") == 1
+    assert err.endswith("; pick another with --port\n")
 
 
 def test_listening_beyond_this_machine_warns():

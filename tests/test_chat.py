@@ -120,7 +120,7 @@ def test_chat_with_two_models_answers_in_labelled_blocks(run_dir, tiny_small):
     assert all(len(m.history) == 2 for m in models)
 
 
-def test_chat_on_a_model_without_chat_template_is_one_line(tiny_small, tmp_path):
+def test_chat_on_a_model_without_chat_template_is_one_line(tiny_small, tmp_path, capsys):
     base = tmp_path / "no-template"
     shutil.copytree(tiny_small / "tiny-base", base)
     for name in ("chat_template.jinja",):
@@ -131,14 +131,15 @@ def test_chat_on_a_model_without_chat_template_is_one_line(tiny_small, tmp_path)
     cfg = json.loads(cfg_path.read_text())
     cfg.pop("chat_template", None)
     cfg_path.write_text(json.dumps(cfg))
-    out = subprocess.run([sys.executable, "-m", "apps.cli", "chat", str(base)], capture_output=True, text=True,
-                         cwd=REPO, timeout=300, stdin=subprocess.DEVNULL)
-    assert out.returncode == 2
-    assert out.stderr == (f"error: {base}: tokenizer has no chat template, so it is not a chat model; fine-tune it with an "
+    from apps.chat import main as chat_main
+
+    assert chat_main([str(base)]) == 2
+    assert capsys.readouterr().err == (f"error: {base}: tokenizer has no chat template, so it is not a chat model; fine-tune it with an "
                           "SFT recipe (chat_template: llama3), or compare it as plain text with `corral compare --raw`\n")
 
 
-def test_chat_on_a_missing_directory_is_one_line(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "apps.cli", "chat", str(tmp_path / "nope")], capture_output=True,
-                         text=True, cwd=REPO, timeout=300, stdin=subprocess.DEVNULL)
-    assert out.returncode == 2 and out.stderr == f"error: {tmp_path / 'nope'}: no such model directory\n"
+def test_chat_on_a_missing_directory_is_one_line(tmp_path, capsys):
+    from apps.chat import main as chat_main
+
+    assert chat_main([str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope'}: no such model directory\n"

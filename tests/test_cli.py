@@ -97,7 +97,8 @@ def test_trainer_help_names_every_field_of_the_script_dataclass(script):
     text = render_help("", script)
     for f in dataclasses.fields(getattr(importlib.import_module(module), cls)):
         if f.init:
-            assert f"\n  {f.name}: " in text, f"{script}: {f.name}"
+            assert f"\n  {f.name}: " in text, (f"{script} --help lacks {f.name}: docs/recipe-reference.md is stale; "
+                                                "run python -m apps.recipe_docs --write")
     key = "temperature" if script == "finetune/rejection_sampling.py" else "learning_rate"
     lines = text.split(f"\n  {key}: ", 1)[1].splitlines()
     assert lines[1].startswith("      ") and len(lines[1].strip()) > 10  # its help text under each key

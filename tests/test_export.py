@@ -132,6 +132,7 @@ def test_push_to_hub_needs_a_token_before_anything_loads(run_dir, tmp_path, caps
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # a full export in a subprocess
 def test_push_to_hub_goes_as_far_as_the_network(run_dir, tmp_path):
     """With a token and an unreachable Hub endpoint, the export completes and the upload fails in one line."""
     out = tmp_path / "out"

@@ -342,3 +342,20 @@ def test_inspect_recipe_shows_the_trained_tool_call_spans(real_shaped, capsys):
             '    "name": "get_weather",\n    "parameters": {\n        "city": "Oslo"\n    }\n}<|eom_id|>]]'
             '<|start_header_id|>ipython<|end_header_id|>\n\n{"temp_c": 3}<|eot_id|>') in out
     assert "[[It is 3 degrees C in Oslo.<|eot_id|>]]" in out
+
+
+@pytest.mark.parametrize("name", ["llamafactory_glaive_toolcall_en_demo.json", "llamafactory_glaive_toolcall_zh_demo.json"])
+def test_every_real_glaive_row_trains_its_tool_calls(tok31, name):
+    """LLaMA-Factory's Glaive demo rows (tests/fixtures/real/, see SOURCES.md there): every row converts,
+    renders every call and tool definition, and trains each call as <|python_tag|>{...}<|eom_id|>."""
+    from data_prep.io import read_rows
+
+    tok31.chat_template = LLAMA31_CHAT_TEMPLATE
+    rows = [convert_row(raw, "sharegpt", "sft")[0] for _, raw in read_rows(REPO / "tests/fixtures/real" / name)]
+    encoded = tokenize_conversations(rows, tok31).dataset  # check_tools_rendered runs on every row
+    python_tag, eom = tok31.convert_tokens_to_ids(["<|python_tag|>", "<|eom_id|>"])
+    calls = sum(len(m.get("tool_calls") or []) for row in rows for m in row["messages"])
+    trained = [i for enc in encoded for i, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
+    assert len(rows) == 20 and calls > 0
+    assert trained.count(eom) == sum(1 for row in rows for m in row["messages"] if m.get("tool_calls"))
+    assert trained.count(python_tag) == trained.count(eom)

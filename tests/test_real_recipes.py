@@ -1,7 +1,8 @@
 """Every Llama 3 / 3.1 recipe runs a few steps on the real-shaped checkpoints (Meta's real tokenizer, the
 real vocabulary, RoPE and GQA ratio, tiny width): recipes/llama3-8b/** on the Llama 3 base,
-recipes/llama3.1-*/** on the Llama 3.1 base, with real-format data (the tiny world's files and the
-tool-call fixtures). Only sizes are overridden on the command line (steps, lengths, batch, CPU dtype).
+recipes/llama3.1-*/** on the Llama 3.1 base, with real-format data (the tiny world's files; for tool
+calling LLaMA-Factory's Glaive demo and an OpenAI row). Only sizes are overridden on the command line
+(steps, lengths, batch, CPU dtype).
 
     .venv/bin/python -m pytest -q -s tests/test_real_recipes.py    # -s prints the recipe x steps x seconds table
     .venv/bin/python -m pytest -q -s -m '' tests/test_real_recipes.py    # also the slow tier (llama3.1-* SFT)
@@ -39,7 +40,8 @@ def recipe_argv(recipe: Path, base: Path, world: Path, out: Path) -> tuple[str, 
     extra = [k for k in yaml.safe_load(recipe.read_text()) if k.endswith("_datasets")
              and k not in ("eval_datasets", "heldout_datasets")]
     if method == "sft":
-        sources = (FIXTURES / "sharegpt.jsonl", FIXTURES / "messages.jsonl") if name == "tools" else (world / "sft_train.jsonl",)
+        sources = ((REPO / "tests/fixtures/real/llamafactory_glaive_toolcall_en_demo.json", FIXTURES / "messages.jsonl")
+                   if name == "tools" else (world / "sft_train.jsonl",))
         length = "384" if name == "tools" else "64"
         mixed = [a for k in extra for a in (f"--{k}", data(*sources))]
         return "sft", [str(recipe), *model, "--datasets", data(*sources), *mixed, "--test_split_size", "0",

@@ -131,7 +131,12 @@ def plain_cases(root: Path, scratch: Path) -> dict[str, list[str]]:
 
 def run(command: list[str], env: dict) -> dict:
     start = time.time()
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, errors="replace", timeout=900)
+    try:
+        proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, errors="replace",
+                              timeout=600)
+    except subprocess.TimeoutExpired:  # the input was accepted and the run trains: not caught as a mistake
+        return {"exit": "timeout", "error_lines": 0, "traceback": False, "stderr_lines": 0,
+                "line": "still running after 600 s (accepted as valid)", "token_leaked": False, "seconds": 600}
     err = proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
@@ -174,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = {launcher: run(LAUNCHERS[launcher] + command, env) for launcher in launchers}
                 print(f"{name:28s} " + "  ".join(f"{launcher} {cell(r):8s}" for launcher, r in results[name].items())
                       + f"  {results[name][launchers[-1]]['line'][:110]}", flush=True)
+                if args.json:  # after every case: a long benchmark keeps what it measured
+                    args.json.write_text(json.dumps(results, indent=1))
             for name, command in plain_cases(args.root, scratch).items():
                 if only and name not in only:
                     continue

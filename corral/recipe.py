@@ -182,6 +182,10 @@ def _enum_spelled_as_str(args) -> list:
 def _convert(value, tp, source: str, where: str):
     """`value` checked against annotation `tp`, converted only where safe; raises _Mismatch."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if isinstance(value, int) and not isinstance(value, bool) and not -2 ** 63 <= value < 2 ** 63:
+        # Python ints have no limit, torch's and numpy's do: `max_steps: 1e40` written out would train forever
+        # or overflow far from the recipe.
+        _fail(source, where, f"{_clip(str(value))} is beyond the 64-bit integer range (-2**63 to 2**63 - 1)")
     if tp is Any:
         return value
     if origin in _UNIONS:

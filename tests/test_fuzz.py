@@ -155,3 +155,61 @@ def print_case_counts():
     yield
     total = sum(v for k, v in COUNTS.items() if not k.startswith("data: rows"))
     print(f"\nfuzz: {total} cases, none ended in a traceback: " + ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items())))
+
+
+def test_ints_beyond_64_bits_are_a_one_line_error(tmp_path):
+    """Found by the fuzz run under the launcher: `--max_steps` with 40 digits parsed as a Python int and trained."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    with pytest.raises(CorralError) as err:
+        parse(path, ["--max_steps", "9" * 40])
+    assert str(err.value) == (f"command line: max_steps: {'9' * 40} is beyond the 64-bit integer range "
+                              "(-2**63 to 2**63 - 1)")
+    assert parse(path, ["--max_steps", str(2 ** 63 - 1)])[1].max_steps == 2 ** 63 - 1
+
+
+class _ReachedModelLoad(Exception):
+    """Raised instead of loading the model: every check before loading passed."""
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(recipe=recipes)
+def test_fuzzed_recipes_through_sft_until_the_model_loads(tiny_small, tmp_path_factory, recipe, capsys):
+    """The same generated recipes through finetune/sft.py's main (data, tokenizer, preflight), stopped where
+    the model would load: each ends in exit 2 with one `error:` line, or reaches the model load."""
+    import finetune.sft as sft
+    from corral.recipe import run_cli
+
+    data = {k: v for k, v in recipe["base"].items() if k not in recipe["drop"]}
+    data.update(recipe["extra"])
+    if recipe["datasets"] is not None:
+        data["datasets"] = recipe["datasets"]
+    data.setdefault("model_name_or_path", str(tiny_small / "tiny-base"))
+    if data.get("model_name_or_path") == RECIPE["model_name_or_path"]:
+        data["model_name_or_path"] = str(tiny_small / "tiny-base")
+    if data.get("datasets") == RECIPE.get("datasets"):
+        data["datasets"] = [{"path": str(tiny_small / "tiny-world/sft_train.jsonl")}]
+    folder = tmp_path_factory.mktemp("s")
+    data["output_dir"] = str(folder / "run") if data.get("output_dir") == RECIPE["output_dir"] else data.get("output_dir")
+    path = folder / "recipe.yaml"
+    try:
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    except (UnicodeEncodeError, yaml.YAMLError):
+        return
+
+    def reached(*a, **k):
+        raise _ReachedModelLoad
+
+    original = sft.load_causal_lm
+    sft.load_causal_lm = reached
+    try:
+        run_cli(sft.main, [str(path)])
+    except _ReachedModelLoad:
+        COUNTS["sft main: reached model load"] += 1
+    except SystemExit as exc:
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.code == 2 and len([e for e in err if e.startswith("error: ")]) == 1, err[-3:]
+        COUNTS["sft main: error"] += 1
+    finally:
+        sft.load_causal_lm = original

@@ -99,4 +99,5 @@ def test_run_on_the_tiny_world_writes_standard_rows(tiny_small, tmp_path, capsys
     if sft:
         assert len(mix_rows([DatasetSpec(str(out / "sft.jsonl"))], "sft").train) == len(sft)
     if pairs:
-        assert len(mix_rows([DatasetSpec(str(out / "pairs.jsonl"))], "preference").train) == len(pairs)
+        spec = DatasetSpec(str(out / "pairs.jsonl"), ignore_columns=["labeler", "rule_label"])
+        assert len(mix_rows([spec], "preference").train) == len(pairs)

@@ -53,8 +53,10 @@ def recipe_argv(recipe: Path, base: Path, world: Path, out: Path) -> tuple[str, 
     rewards = ["--reward_model", "null", "--rewards", "{stop: 0.5, length: 0.2}", "--length_target", "4",
                "--datasets", data(world / "rl_prompts_train.jsonl"), "--heldout_datasets", "[]"]
     if method == "rl":
+        # vLLM needs a GPU: a use_vllm recipe runs the same GRPO with transformers' generate here
+        no_vllm = ["--use_vllm", "false"] * bool(yaml.safe_load(recipe.read_text()).get("use_vllm"))
         return "rl", [str(recipe), *model, *rewards, "--num_generations", "2", "--max_completion_length", "8",
-                      "--log_completions", "false", *CPU, *STEPS]
+                      "--log_completions", "false", *no_vllm, *CPU, *STEPS]
     assert method == "rs", recipe
     sft = ("{max_steps: 2, max_length: 64, per_device_train_batch_size: 2, gradient_accumulation_steps: 1, "
            "learning_rate: 1.0e-4, bf16: false, use_cpu: true, dtype: float32, gradient_checkpointing: false, "

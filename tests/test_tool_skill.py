@@ -21,6 +21,10 @@ from tinyworld.world import WorldConfig, make_world
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes/tiny/sft/tools.yaml"
 WORLD = make_world(WorldConfig.small())
+# The slow test needs the quickstart base (make tiny-base; ~26 min of pretraining, too long for a test to build):
+# the small base (2 layers, 64 wide) learns no call at all (8 epochs at 2e-3: 0 of 42 well formed).
+QUICKSTART = REPO / "outputs"
+MIN_WELL_FORMED = 0.2  # measured: 25 of 90 (28%) held-out tool prompts (docs/tool-calling.md); the base: 0
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +130,37 @@ def test_recipe_starts_with_its_launch_command_and_uses_the_llama31_template():
     assert lines[0] == ("# accelerate launch --config_file accelerate_configs/cpu.yaml finetune/sft.py "
                         "recipes/tiny/sft/tools.yaml")
     assert "chat_template: llama3.1" in RECIPE.read_text()
+
+
+def test_inspect_recipe_shows_the_trained_calls_on_the_small_world(tiny_small, capsys):
+    from finetune.inspect_recipe import main as inspect_main
+
+    assert inspect_main([str(RECIPE), "--model_name_or_path", str(tiny_small / "tiny-base"),
+                         "--datasets", f"[{{path: {tiny_small / 'tiny-world/tools_train.jsonl'}}}]",
+                         "--color", "never", "--n", "8"]) == 0
+    out = capsys.readouterr().out
+    assert '<|start_header_id|>assistant<|end_header_id|>\n\n[[<|python_tag|>{\n    "type": "function",' in out
+    assert "}<|eom_id|>]]<|start_header_id|>ipython<|end_header_id|>" in out
+    assert "[[Answer the user's question" not in out  # the tool definitions' turn is not trained
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (QUICKSTART / "tiny-base/config.json").is_file(), reason="needs make tiny-base")
+def test_tool_sft_makes_the_base_emit_wellformed_calls_on_heldout_prompts(tmp_path):
+    """The shipped recipe on the quickstart base: the tuned model calls the tools on countries, sums and phrasings
+    its data never held, where the base (never shown a tool) emits no call at all."""
+    from corral.loading import load_model
+    from finetune.sft import main as sft_main
+    from tinyworld.tool_eval import score_model
+
+    out = tmp_path / "tools"
+    sft_main([str(RECIPE), "--model_name_or_path", str(QUICKSTART / "tiny-base"),
+              "--datasets", f"[{{path: {QUICKSTART / 'tiny-world/tools_train.jsonl'}}}]", "--output_dir", str(out),
+              "--num_threads", "1"])
+    rows = read_jsonl(QUICKSTART / "tiny-world/tools_heldout.jsonl")
+    base, _ = score_model(*load_model(QUICKSTART / "tiny-base"), rows)
+    tuned, _ = score_model(*load_model(out), rows)
+    print(f"\nbase {base.rates()}\ntuned {tuned.rates()}")
+    assert base.well_formed == 0
+    assert tuned.rates()["well_formed"] >= MIN_WELL_FORMED
+    assert tuned.rates()["false_call"] <= 0.5  # measured 3 of 11

@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", required=True, help="NAME=PATH (repeat to compare)")
     parser.add_argument("--prompts", default=PROMPTS, help=f"held-out tool prompts (default: {PROMPTS})")
     parser.add_argument("--out", default="reports/tool_eval.json", help="scores and every reply, as JSON")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (printed; default 1: on a shared CPU more threads wait on each other)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads, printed (default 1: on a shared CPU more threads wait on each other)")
     parser.add_argument("--show", type=int, default=2, help="print this many replies per model")
     args = parser.parse_args(argv)
     try:

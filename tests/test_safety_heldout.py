@@ -15,8 +15,8 @@ from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts,
 from tinyworld.build import TinyBuild, write_world
 from tinyworld.world import make_world, safety_topics
 
-# Files a trainer reads (sft, preference, reward, RL) - everything except evaluation files and the
-# pretraining text (which a base model reads; the split is about what *tuning* saw).
+# Files a trainer reads (sft, preference, reward, RL) - everything except evaluation files (these and any
+# `*_heldout*` file) and the pretraining text (which a base model reads; the split is about what *tuning* saw).
 NOT_TRAINING = {"pretrain", "drift_text", "heldout_capitals", "heldout_sums", "rl_prompts_heldout",
                 "pref_heldout_prompts", "heldout_phrasing"}
 
@@ -48,7 +48,7 @@ def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_f
                    key=len, reverse=True)
     held_rows = [json.loads(line) for line in files["heldout_phrasing"].read_text().splitlines()]
     held = {skeleton(t, names) for row in held_rows for t in _texts(row)}
-    training = [name for name in files if name not in NOT_TRAINING]
+    training = [name for name in files if name not in NOT_TRAINING and "heldout" not in name]  # *_heldout: eval files
     assert {"sft_train", "safety_train", "pref_train", "rl_prompts_train", "sft_varied", "safety_sft",
             "safety_pref_train", "rl_prompts_safety"} <= set(training)
     for name in training:

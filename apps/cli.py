@@ -80,22 +80,23 @@ def run_arena(argv: list[str]) -> int:
 
 
 def train_command(method: str, recipe: str, accelerate_config: str | None, overrides: list[str]) -> list[str]:
-    """The `accelerate launch` line that trains `recipe` with `method`'s entry script."""
+    """The launch line that trains `recipe` with `method`'s entry script: `python -m corral.launch`, which takes
+    `accelerate launch`'s arguments and runs its launcher, but ends a user mistake with one line and exit 2
+    on every config (plain `accelerate launch` adds its own traceback; docs/errors.md)."""
     script = ROOT / TRAIN_SCRIPTS[method]
     try:
         script_arg = os.path.relpath(script)
     except ValueError:  # another drive on Windows
         script_arg = str(script)
-    venv_accelerate = Path(sys.executable).parent / "accelerate"
-    launcher = str(venv_accelerate) if venv_accelerate.is_file() else "accelerate"
     config = ["--config_file", accelerate_config] if accelerate_config else []
-    return [launcher, "launch", *config, script_arg, recipe, *overrides]
+    return [sys.executable, "-m", "corral.launch", *config, script_arg, recipe, *overrides]
 
 
 def run_train(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="corral train", allow_abbrev=False,
-        description="Print and run `accelerate launch [--config_file CFG] <script> RECIPE [--key value ...]`. "
+        description="Print and run `python -m corral.launch [--config_file CFG] <script> RECIPE [--key value ...]` "
+                    "(accelerate launch with one-line errors). "
                     "Recipe keys: `corral train METHOD --help` (or `python <script> --help`).")
     parser.add_argument("method", choices=sorted(TRAIN_SCRIPTS),
                         help=", ".join(f"{m}: {s}" for m, s in TRAIN_SCRIPTS.items()))
@@ -132,7 +133,7 @@ def _script_doc(script: str) -> str:
 COMMANDS = {
     "inspect": (run_inspect, "show what a recipe trains on: samples as tokenized, row counts, lengths"),
     "plan": (run_plan, "estimate per-GPU memory of a recipe with an accelerate config"),
-    "train": (run_train, "print and run the `accelerate launch` line of a training recipe"),
+    "train": (run_train, "print and run the launch line of a training recipe (accelerate, one-line errors)"),
     "chat": (run_chat, "chat with one or more models in the terminal (streamed, multi-turn)"),
     "compare": (run_compare, "compare models side by side on an eval suite (report.html, results.json)"),
     "export": (run_export, "merge a run's adapter, write safetensors + tokenizer + model card to a new directory"),

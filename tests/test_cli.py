@@ -51,10 +51,10 @@ def test_train_prints_the_exact_launch_line(capsys):
     assert cli.main(["train", "sft", "recipes/tiny/sft/full.yaml", "--accelerate-config",
                      str(ROOT / "accelerate_configs/cpu.yaml"), "--dry-run", "--max_steps", "2"]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.split(" ")[1:] == ["launch", "--config_file", str(ROOT / "accelerate_configs/cpu.yaml"),
+    assert line.split(" ")[1:] == ["-m", "corral.launch", "--config_file", str(ROOT / "accelerate_configs/cpu.yaml"),
                                    os.path.relpath(ROOT / "finetune/sft.py"),
                                    "recipes/tiny/sft/full.yaml", "--max_steps", "2"]
-    assert line.split(" ")[0].endswith("accelerate")
+    assert line.split(" ")[0] == sys.executable
 
 
 def test_train_with_a_missing_accelerate_config_is_one_line(capsys):

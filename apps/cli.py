@@ -9,8 +9,8 @@
     corral arena outputs/tiny-sft-full outputs/tiny-sft-lora       # side by side in the browser
 
 Each subcommand imports torch/transformers only after its arguments are parsed, so `--help` answers
-at once. Training itself is `accelerate launch finetune/<method>.py RECIPE`; `corral train` prints
-that exact line and runs it.
+at once. Training itself is `accelerate launch finetune/<method>.py RECIPE`; `corral train` prints and
+runs the same launch through `python -m corral.launch` (same arguments, one-line errors on every config).
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def main() -> int:
                 continue
             print(f"running {name} ...", flush=True)
             results[name] = measure(cmd, n)
-    peaks.update({n: matmul_peak(n) for n in threads})  # again after the runs: the larger of the two
+    peaks = {n: max(p, matmul_peak(n)) for n, p in peaks.items()}  # again after the runs: the larger of the two
     for r in results.values():
         if r["threads"] in peaks:
             r["mfu"] = r["tokens_per_s"] * flops_per_token / peaks[r["threads"]]

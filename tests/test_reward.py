@@ -52,11 +52,11 @@ def test_full_reward_model_trains_and_reports_heldout_accuracy(tiny_small, tmp_p
 
 
 def test_lora_reward_model_keeps_base_frozen_and_saves_a_merged_scorer(tiny_small, tmp_path, monkeypatch):
-    import finetune.preference as preference
+    import corral.checkpoints as checkpoints
     import reward.train as train
 
     frozen = {}
-    real_save = preference.save_atomically
+    real_save = checkpoints.save_atomically
 
     def spy(save, out):  # the first save is the adapter, before the LoRA delta is merged into the base
         if not frozen:
@@ -65,7 +65,7 @@ def test_lora_reward_model_keeps_base_frozen_and_saves_a_merged_scorer(tiny_smal
                            for n, p in model.named_parameters() if "lora_" not in n and "score" not in n})
         real_save(save, out)
 
-    monkeypatch.setattr(preference, "save_atomically", spy)
+    monkeypatch.setattr(checkpoints, "save_atomically", spy)
     out = tmp_path / "rm-lora"
     train.main(rm_args(tiny_small, "lora.yaml", out, "--eval_datasets", "[]"))
     before = load_file(str(tiny_small / "tiny-base/model.safetensors"))

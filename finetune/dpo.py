@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None):
     check_method_args(method, args)
     pick_threads("dpo", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
-    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
+    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_preference_data(script, "unpaired" if method == "kto" else "preference", args.seed)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)

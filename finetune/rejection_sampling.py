@@ -16,6 +16,10 @@ printed) has one line per round. Generation runs in one process: launch with a s
 
 from __future__ import annotations
 
+from corral.script_help import exit_on_help
+
+exit_on_help(__name__, __doc__, __file__)  # before the heavy imports: --help answers at once
+
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     check_trl_reward_settings(args)
     pick_threads("rl", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
-    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
+    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_prompts(script.datasets, args.seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
     heldout = load_prompts(script.heldout_datasets, args.seed, "heldout_datasets", dedup=script.dedup,

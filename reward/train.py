@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     pick_threads("reward", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
-    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
     check_before_loading(args, model_args, head="reward")  # LoRA settings and targets, output_dir, disk, secrets
+    prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_preference_data(script, "preference", args.seed)
     check_margins(data.train, "datasets")

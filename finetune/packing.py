@@ -15,6 +15,7 @@ tail, and no attention mask is passed, so transformers derives a per-row block-d
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -58,3 +59,20 @@ def pack_rows(dataset, max_length: int, seed: int = 0):
 
     with_labels = dataset.map(labels, remove_columns=[c for c in dataset.column_names if c != "input_ids"])
     return pack_dataset(with_labels.shuffle(seed=seed), max_length, "bfd", {})
+
+
+def row_packing(dataset, pad_token_id: int, args, attn_implementation: str | None):
+    """(collator, train set) for an SFT run: with `args.packing` and no flash-attention, rows packed here and
+    a RowPackedCollator (TRL's own packing is then turned off); otherwise (None, dataset) unchanged."""
+    if not args.packing or "flash" in (attn_implementation or ""):
+        return None, dataset
+    packed = pack_rows(dataset, args.max_length, args.seed)
+    args.packing = False
+    tokens = sum(len(ids) for ids in packed["input_ids"])
+    # TRL logs `num_tokens` as position_ids.size(1) per batch when no attention mask is passed (its
+    # padding-free layout), so for these batches of packed rows it counts one row per batch.
+    logging.getLogger("corral.sft").info(
+        "packed %d samples (%d tokens) into %d rows of <= %d tokens (%.0f%% full); TRL's logged num_tokens counts "
+        "one row per batch here", len(dataset), tokens, len(packed), args.max_length,
+        100 * tokens / max(len(packed) * args.max_length, 1))
+    return RowPackedCollator(pad_token_id), packed

@@ -23,14 +23,8 @@ from typing import Literal
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_atomically
-from corral.loading import (
-    CHAT_TEMPLATE_HELP,
-    check_model_path,
-    finalize_for_chat,
-    load_causal_lm,
-    load_tokenizer,
-    save_merged,
-)
+from corral.loading import (CHAT_TEMPLATE_HELP, check_model_path, finalize_for_chat, load_causal_lm, load_tokenizer,
+                            save_merged)
 from corral.manifest import finish_manifest, start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
@@ -39,7 +33,7 @@ from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
 from data_prep.safety_mix import check_safety_mix, with_safety_share
 from finetune.launch_checks import check_processes
-from finetune.packing import RowPackedCollator, pack_rows
+from finetune.packing import row_packing
 from finetune.plan import check_memory_before_loading
 from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
 from finetune.tuning import freeze_embeddings_except, patch_trainable_token_head, peft_trainable_tokens
@@ -138,16 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         freeze_embeddings_except(model, tokenizer, changed)
 
     # Without flash-attention, TRL's packed batches cost (B*L)^2 attention: pack here, one row per item.
-    collator, train_set = None, train.dataset
-    if args.packing and "flash" not in (model_args.attn_implementation or ""):
-        train_set = pack_rows(train.dataset, args.max_length, args.seed)
-        collator, args.packing = RowPackedCollator(tokenizer.pad_token_id), False
-        tokens = sum(len(ids) for ids in train_set["input_ids"])
-        # TRL logs `num_tokens` as position_ids.size(1) per batch when no attention mask is passed (its
-        # padding-free layout), so for these batches of packed rows it counts one row per batch.
-        logger.info("packed %d samples (%d tokens) into %d rows of <= %d tokens (%.0f%% full); TRL's logged "
-                    "num_tokens counts one row per batch here", len(train.dataset), tokens, len(train_set),
-                    args.max_length, 100 * tokens / max(len(train_set) * args.max_length, 1))
+    collator, train_set = row_packing(train.dataset, tokenizer.pad_token_id, args, model_args.attn_implementation)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                          eval_dataset=test.dataset if test else None, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MarkCompleteCallback()])

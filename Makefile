@@ -1,6 +1,6 @@
 # corral: two commands set up a fresh machine.
 #   make quickstart   venv + install + build the embedded tiny Llama + SFT it + before/after table
-#   make test         venv (if missing) + default test tier (offline, < 15 min on 2 cores)
+#   make test         venv (if missing) + default test tier (no hub; npm for Meta's tokenizer; ~5 min on 2 cores)
 #   make test-all     every tier, including slow end-to-end tests
 
 PYTHON ?= python3

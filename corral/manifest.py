@@ -120,7 +120,4 @@ def start_manifest(output_dir: str, script: str, config: dict, data: dict) -> di
 def finish_manifest(output_dir: str, manifest: dict, **results) -> dict:
     manifest = {**manifest, **results, "status": "finished", "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     write_json_atomic(Path(output_dir) / MANIFEST_NAME, manifest)
-    from corral.run_report import write_run_report  # here, not at the top: run_report imports this module
-
-    write_run_report(output_dir)  # loss.png (+ rewards.png), and corral's model card in place of TRL's README.md
     return manifest

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from corral.manifest import MANIFEST_NAME
+from corral.manifest import MANIFEST_NAME, finish_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -326,13 +326,20 @@ def write_curves(output_dir: str | Path, log_history: list[dict]) -> list[Path]:
     return written
 
 
-def write_run_report(output_dir: str | Path) -> list[Path]:
+def finish_run(output_dir: str | Path, manifest: dict, **results) -> dict:
+    """`finish_manifest`, then the run report beside it (loss.png, rewards.png, corral's model card)."""
+    manifest = finish_manifest(str(output_dir), manifest, **results)
+    write_run_report(output_dir, manifest)
+    return manifest
+
+
+def write_run_report(output_dir: str | Path, manifest: dict | None = None) -> list[Path]:
     """After a run: curves from its manifest's log history, and the model card in place of TRL's README
     (in `merged/` too). Never fails the finished run: a problem is logged as a warning."""
     output_dir = Path(output_dir)
     written = []
     try:
-        manifest = json.loads((output_dir / MANIFEST_NAME).read_text())
+        manifest = manifest if manifest is not None else json.loads((output_dir / MANIFEST_NAME).read_text())
         written += write_curves(output_dir, manifest.get("log_history") or [])
         targets = [(output_dir, False)] + [(output_dir / "merged", True)] * (output_dir / "merged" / "config.json").is_file()
         for target, merged in targets:

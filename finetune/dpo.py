@@ -25,9 +25,10 @@ from trl import get_peft_config
 
 from corral.checkpoints import MarkCompleteCallback, prepare_output_dir, run_training, save_trained
 from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
-from corral.manifest import finish_manifest, start_manifest
+from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import resolved_config, run_cli
+from corral.run_report import finish_run
 from corral.threads import pick_threads
 from data_prep.preference_data import load_preference_data
 from finetune.preference import (
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None):
     if main_process:
         if script.merge_adapter and peft_config is not None and not merged_only:
             save_merged(args.output_dir, model_args)
-        finish_manifest(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
+        finish_run(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
                         log_history=trainer.state.log_history)
     logger.info("saved to %s", args.output_dir)
     return trainer

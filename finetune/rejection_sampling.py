@@ -30,9 +30,10 @@ from trl import ModelConfig, SFTConfig
 
 from corral.errors import CorralError
 from corral.loading import check_model_path, stop_token_ids
-from corral.manifest import finish_manifest, start_manifest
+from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
+from corral.run_report import finish_run
 from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.online_rl import load_prompts
 from finetune.rl_rewards import RewardArguments, build_rewards, columns_of
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = summary_table(summaries, changes)
     (out / "summary.md").write_text(table + "\n")
     print("\n" + table + "\n")
-    finish_manifest(str(out), manifest, rounds=summaries, heldout_changes=changes)
+    finish_run(str(out), manifest, rounds=summaries, heldout_changes=changes)
     return summaries
 
 

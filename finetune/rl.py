@@ -37,9 +37,10 @@ from corral.loading import (
     load_tokenizer,
     stop_token_ids,
 )
-from corral.manifest import finish_manifest, start_manifest
+from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
+from corral.run_report import finish_run
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.online_rl import (
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
         write_heldout(args.output_dir, summary, after)
     if main_process:
         tokenizer.save_pretrained(args.output_dir)
-        finish_manifest(args.output_dir, manifest, metrics=result.metrics, summary=summary,
+        finish_run(args.output_dir, manifest, metrics=result.metrics, summary=summary,
                         log_history=trainer.state.log_history)
     logger.info("saved to %s", args.output_dir)
     return summary

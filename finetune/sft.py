@@ -25,9 +25,10 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_atomically
 from corral.loading import (CHAT_TEMPLATE_HELP, check_model_path, finalize_for_chat, load_causal_lm, load_tokenizer,
                             save_merged)
-from corral.manifest import finish_manifest, start_manifest
+from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
+from corral.run_report import finish_run
 from corral.special_tokens import initialize_untrained_tokens
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer.save_pretrained(args.output_dir)
         if script.merge_adapter and peft_config is not None:
             save_merged(args.output_dir, model_args)
-        finish_manifest(args.output_dir, manifest, metrics=result.metrics, log_history=trainer.state.log_history)
+        finish_run(args.output_dir, manifest, metrics=result.metrics, log_history=trainer.state.log_history)
     logger.info("saved to %s", args.output_dir)
 
 

@@ -26,9 +26,10 @@ from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config
 from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_trained
 from corral.errors import DataError
 from corral.loading import check_model_path, load_tokenizer
-from corral.manifest import finish_manifest, start_manifest
+from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
+from corral.run_report import finish_run
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.preference_data import PreferenceDataArguments, load_preference_data
 from evals.reward_model import pairwise
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None):
             heldout = write_heldout_report(args.output_dir, chosen, rejected, source)
             logger.info("held-out pairwise accuracy %.1f%% on %d pairs (mean margin %.2f); %s/reward_margins.png",
                         100 * heldout["accuracy"], heldout["pairs"], heldout["margin_mean"], args.output_dir)
-        finish_manifest(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
+        finish_run(args.output_dir, manifest, metrics=result.metrics, heldout=heldout,
                         log_history=trainer.state.log_history)
     logger.info("saved to %s", args.output_dir)
     return trainer

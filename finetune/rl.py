@@ -43,6 +43,7 @@ from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments
+from finetune.fast_grpo import FastGRPOTrainer
 from finetune.online_rl import (
     METHODS,
     check_trl_reward_settings,
@@ -75,6 +76,10 @@ class RLScriptArguments(MixtureArguments, ThreadArguments, CheckpointArguments):
                              "training temperature: their mean is the policy's expected reward, what RL maximises."})
     heldout_batch_size: int = field(default=32, metadata={"help": "Prompts per held-out generation batch."})
     chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
+    fast_grpo: bool = field(
+        default=True, metadata={"help": "Method grpo: prefill each prompt once per group in the rollouts and run it once "
+                                "per batch in the log-prob passes (finetune/fast_grpo.py; same loss and sampling). "
+                                "false: stock TRL GRPOTrainer."})
     freeze_embeddings: bool = field(
         default=True, metadata={"help": "Full fine-tuning: keep the embedding/lm_head matrix frozen. Rewarding answers "
                                 "about the training prompts' entities otherwise raises those entities' (tied) "
@@ -125,9 +130,10 @@ def main(argv: list[str] | None = None) -> dict:
                           getattr(args, "max_completion_length", None) or args.max_new_tokens,
                           script.heldout_batch_size, args.seed)
     before = held.score(model, tokenizer, "before") if heldout else None
-    trainer = trainer_class(method)(model=model, reward_funcs=components, args=args, train_dataset=data.train,
-                                    processing_class=tokenizer, peft_config=get_peft_config(model_args),
-                                    callbacks=[MarkCompleteCallback()])
+    trainer_cls = FastGRPOTrainer if method == "grpo" and script.fast_grpo else trainer_class(method)
+    trainer = trainer_cls(model=model, reward_funcs=components, args=args, train_dataset=data.train,
+                          processing_class=tokenizer, peft_config=get_peft_config(model_args),
+                          callbacks=[MarkCompleteCallback()])
     count_prompts_in_progress_bar(trainer, method)
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "finetune/rl.py", resolved_config((script, rewards, args, model_args)), {

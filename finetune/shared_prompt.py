@@ -41,6 +41,60 @@ def split_pairs(input_ids: torch.Tensor, scored: torch.Tensor):
     return prompt_len, answer_len
 
 
+def backbone_and_head(model):
+    """(backbone, LM head, config) of a causal LM, under a PEFT wrapper or not."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(base, base.base_model_prefix), base.get_output_embeddings(), base.config
+
+
+def plain_lm_head(model) -> bool:
+    """Whether `model`'s logits are `head(hidden)` (no soft-capping or scaling, which TRL's fused head applies) and
+    its backbone can return a KV cache in training (gradient checkpointing turns the cache off)."""
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(model, "base_model_prefix") and not hasattr(model, "get_base_model"):
+        return False  # e.g. a DistributedDataParallel wrapper: its own forward must run
+    text = config.get_text_config()
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    checkpointing = (base.is_activation_checkpointing if hasattr(type(base), "is_activation_checkpointing")
+                     else getattr(base, "is_gradient_checkpointing", False))  # renamed in transformers 5.x
+    return not checkpointing and not any(
+        getattr(text, k, None) for k in ("final_logit_softcapping", "logit_scale", "output_multiplier",
+                                         "lm_head_multiplier", "logits_scaling"))
+
+
+def prompt_once_hidden(backbone, config, prompts, prompt_mask, prompt_pos, rows, answers, answer_mask, answer_pos):
+    """Hidden states that predict each answer token, with each distinct prompt run once.
+
+    `prompts` (U, P) are left-padded (the last column is every prompt's last token), `rows` (R,) names the prompt of
+    each of the R answer rows, `answers` (R, A) are right-padded; `*_pos` are the positions the model sees. The
+    prompts leave their keys and values in a cache, which is copied to the answer rows; the answers run on top.
+    Returns (R, A, H): column j predicts answer token j (column 0 comes from the prompt's last token)."""
+    cache = DynamicCache(config=config)
+    prompt_out = backbone(input_ids=prompts, attention_mask=prompt_mask, position_ids=prompt_pos,
+                          past_key_values=cache, use_cache=True)
+    cache.batch_select_indices(rows)
+    answer_out = backbone(input_ids=answers, attention_mask=torch.cat([prompt_mask[rows], answer_mask], 1),
+                          position_ids=answer_pos, past_key_values=cache, use_cache=True)
+    return torch.cat([prompt_out.last_hidden_state[rows, -1:], answer_out.last_hidden_state[:, :-1]], 1)
+
+
+def scored_token_stats(head, hidden, targets, temperature: float = 1.0, stats_grad: bool = False):
+    """TRL's fused-head statistics for the scored tokens only: (log-prob of each target, entropy, mean logit,
+    target is top-1), from `hidden` (N, H) and `targets` (N,), logits divided by `temperature` as TRL's head does.
+    Entropy carries gradient with `stats_grad` (GRPO's entropy bonus); the mean logit and top-1 never do."""
+    logits = head(hidden).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    log_softmax = logits.log_softmax(-1)
+    token_logps = log_softmax.gather(1, targets[:, None]).squeeze(1)
+    with torch.set_grad_enabled(stats_grad and torch.is_grad_enabled()):
+        entropy = -(log_softmax.exp() * log_softmax).sum(-1)
+    with torch.no_grad():
+        mean_logits = logits.mean(-1)
+        is_top1 = logits.argmax(-1) == targets
+    return token_logps, entropy, mean_logits, is_top1
+
+
 def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
     """TRL's fused-head outputs for a DPO batch, computed with each pair's prompt run once (module docstring).
     Returns None when the batch does not have that shape."""
@@ -49,8 +103,7 @@ def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
         return None
     prompt_len, answer_len = lengths
     pairs, device = input_ids.size(0) // 2, input_ids.device
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    backbone, head = getattr(base, base.base_model_prefix), base.get_output_embeddings()
+    backbone, head, config = backbone_and_head(model)
 
     # 1. prompts, left-padded: the last column is every prompt's last token
     p_len = prompt_len[:pairs]
@@ -59,12 +112,8 @@ def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
     src = (cols[None, :] - (width - p_len)[:, None])  # column -> position in the prompt (negative: padding)
     prompt_mask = (src >= 0).long()
     prompt_ids = torch.gather(input_ids[:pairs], 1, src.clamp(min=0)) * prompt_mask
-    cache = DynamicCache(config=base.config)
-    prompt_out = backbone(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=src.clamp(min=0),
-                          past_key_values=cache, use_cache=True)
-    cache.batch_repeat_interleave(2)  # rows: pair 0 chosen, pair 0 rejected, pair 1 chosen, ...
 
-    # 2. answers, interleaved (chosen_i, rejected_i) to match the repeated cache, right-padded
+    # 2. answers, interleaved (chosen_i, rejected_i), right-padded, on the prompt's cache
     order = torch.stack([torch.arange(pairs, device=device), torch.arange(pairs, device=device) + pairs], 1).flatten()
     a_len, a_start = answer_len[order], prompt_len[order]
     a_width = int(a_len.max())
@@ -72,20 +121,12 @@ def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
     answer_mask = (a_cols[None, :] < a_len[:, None]).long()
     a_pos = a_start[:, None] + a_cols[None, :]
     answer_ids = torch.gather(input_ids[order], 1, a_pos.clamp(max=input_ids.size(1) - 1)) * answer_mask
-    answer_out = backbone(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask.repeat_interleave(2, 0), answer_mask], 1),
-                          position_ids=a_pos, past_key_values=cache, use_cache=True)
+    hidden = prompt_once_hidden(backbone, config, prompt_ids, prompt_mask, src.clamp(min=0),
+                                torch.arange(pairs, device=device).repeat_interleave(2), answer_ids, answer_mask, a_pos)
 
-    # 3. the head on scored tokens only: answer token j is predicted from answer position j - 1 (j = 0: the prompt's last)
-    hidden = torch.cat([prompt_out.last_hidden_state[:, -1:].repeat_interleave(2, 0), answer_out.last_hidden_state[:, :-1]], 1)
+    # 3. the head on scored tokens only
     keep = answer_mask.bool()
-    logits = head(hidden[keep]).float()
-    log_softmax = logits.log_softmax(-1)
-    targets = answer_ids[keep]
-    token_logps = log_softmax.gather(1, targets[:, None]).squeeze(1)
-    with torch.no_grad():
-        entropy = -(log_softmax.exp() * log_softmax).sum(-1)
-        mean_logits = logits.mean(-1)
-        is_top1 = logits.argmax(-1) == targets
+    token_logps, entropy, mean_logits, is_top1 = scored_token_stats(head, hidden[keep], answer_ids[keep])
 
     # back to TRL's layout: row r of [chosen; rejected], column = position of the predicting token
     rows = order[:, None].expand(-1, a_width)[keep]
@@ -105,11 +146,7 @@ class SharedPromptCall:
 
     def __init__(self, model):
         self.model = model
-        config = getattr(model, "config", None)
-        text = config.get_text_config() if config is not None else None
-        self.usable = text is not None and not any(
-            getattr(text, k, None) for k in ("final_logit_softcapping", "logit_scale", "output_multiplier",
-                                             "lm_head_multiplier", "logits_scaling"))
+        self.usable = plain_lm_head(model)
 
     def __call__(self, *args, labels=None, fused_lm_head=False, **kwargs):
         input_ids = kwargs.get("input_ids")

@@ -1,16 +1,20 @@
 """corral's GRPO (finetune/rl.py) against stock TRL's GRPOTrainer: same model, prompts, rewards, num_generations,
-completion length and threads. Prints rollout tokens/s, steps/s, the share of training time spent generating,
-and each side's mean reward per logged step (the reward curve).
+completion length, seed and threads. Prints steps/s, rollout tokens/s, the share of training time spent generating,
+training CPU seconds, and each side's mean reward per step (the reward curve) with the differences.
 
-    make tiny-base && .venv/bin/python benchmarks/rl_throughput.py [--max_steps 8] [--threads 1] [--model outputs/tiny-base]
+    .venv/bin/python benchmarks/rl_throughput.py [--max_steps 20] [--repeats 2] [--threads 1] [--model outputs/tiny-sft-full]
 
-Each side is a child process of this script with OMP_NUM_THREADS=--threads. The corral side is
-`finetune/rl.py recipes/tiny/rl/grpo.yaml` as a user runs it (held-out evaluation off). The stock side
-is TRL's `GRPOTrainer` built the way TRL's own `trl grpo` script builds it (model given as a path, TRL's
-defaults), on the rows corral's prompt loader reads from the same file and with the same rule rewards
-and weights (exact_answer 1.0, format 0.5), so only the trainer setup differs. In both children
-`GenerationMixin.generate` is wrapped with a timer that also counts the generated tokens (up to each
-row's end of turn); "generation share" is that time over `train_runtime`.
+Three sides, each a child process of this script with OMP_NUM_THREADS=--threads, run in alternating order
+(the order is reversed on every repeat; the machine is shared, so compare the ratios and the CPU seconds):
+- `corral`: `finetune/rl.py recipes/tiny/rl/grpo.yaml` as a user runs it (finetune/fast_grpo.py), held-out
+  evaluation off, `--freeze_embeddings false` so that every side trains the same parameters;
+- `corral-stock`: the same with `--fast_grpo false` (TRL's GRPOTrainer inside corral's script);
+- `trl`: TRL's `GRPOTrainer` built the way TRL's own `trl grpo` script builds it (model given as a path, TRL's
+  defaults), on the rows corral's prompt loader reads from the same file, with the same rule rewards and
+  weights (exact_answer 1.0, format 0.5).
+In every child `GRPOTrainer._generate` (prompt tokenization, the whole rollout including any prefill, decoding)
+is timed and its completion tokens counted; "generation share" is that time over `train_runtime`; "CPU s" is
+the process CPU time inside `Trainer.train`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,29 +32,34 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = "recipes/tiny/rl/grpo.yaml"
+PROMPTS = "outputs/tiny-world/rl_prompts_train.jsonl"
 SETTINGS = {"num_generations": 8, "per_device_train_batch_size": 32, "max_completion_length": 24, "beta": 0.04,
             "temperature": 1.0, "learning_rate": 5e-5, "seed": 0}
+SIDES = ("corral", "corral-stock", "trl")
 
 
-def timed_generate(stats: dict, stop_ids: set[int]):
-    """Wrap transformers' generate: seconds spent and new tokens produced (each row up to its first stop token)."""
-    from transformers import GenerationMixin
+def instrument(stats: dict) -> None:
+    """Time GRPOTrainer._generate (count its completion tokens) and the CPU seconds of Trainer.train."""
+    from transformers import Trainer
+    from trl import GRPOTrainer
 
-    original = GenerationMixin.generate
+    generate, train = GRPOTrainer._generate, Trainer.train
 
-    def generate(self, *args, **kwargs):
+    def timed_generate(self, prompts):
         start = time.perf_counter()
-        out = original(self, *args, **kwargs)
-        stats["seconds"] += time.perf_counter() - start
-        prompt = kwargs.get("input_ids", args[0] if args else None)
-        sequences = out.sequences if hasattr(out, "sequences") else out
-        for row in sequences[:, prompt.shape[1]:].tolist():
-            stops = [i for i, t in enumerate(row) if t in stop_ids]
-            stats["tokens"] += stops[0] + 1 if stops else len(row)
-        stats["calls"] += 1
+        out = generate(self, prompts)
+        stats["gen_seconds"] += time.perf_counter() - start
+        stats["gen_tokens"] += sum(len(ids) for ids in out[1])
         return out
 
-    GenerationMixin.generate = generate
+    def timed_train(self, *args, **kwargs):
+        cpu = time.process_time()
+        try:
+            return train(self, *args, **kwargs)
+        finally:
+            stats["train_cpu_s"] = time.process_time() - cpu
+
+    GRPOTrainer._generate, Trainer.train = timed_generate, timed_train
 
 
 def child(side: str, model: str, max_steps: int, out_dir: str) -> dict:
@@ -57,24 +68,24 @@ def child(side: str, model: str, max_steps: int, out_dir: str) -> dict:
     from corral.loading import load_tokenizer, stop_token_ids
     from finetune.rl_rewards import RewardArguments, build_rewards, columns_of, weights_of
 
-    stats = {"seconds": 0.0, "tokens": 0, "calls": 0}
-    tokenizer = load_tokenizer(model, "llama3", None)
-    timed_generate(stats, set(stop_token_ids(tokenizer)) | {tokenizer.eos_token_id})
+    stats = {"gen_seconds": 0.0, "gen_tokens": 0, "train_cpu_s": 0.0}
+    instrument(stats)
     common = ["--max_steps", str(max_steps), "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none",
               "--output_dir", out_dir] + [x for k, v in SETTINGS.items() for x in (f"--{k}", str(v))]
-    if side == "corral":
+    if side in ("corral", "corral-stock"):
         from finetune.rl import main
 
-        main([RECIPE, "--model_name_or_path", model, "--heldout_datasets", "[]", *common])
-
+        main([RECIPE, "--model_name_or_path", model, "--heldout_datasets", "[]", "--freeze_embeddings", "false",
+              "--fast_grpo", str(side == "corral").lower(), *common])
         history = json.loads((Path(out_dir) / "run_manifest.json").read_text()).get("log_history", [])
     else:
         from trl import GRPOConfig, GRPOTrainer
 
-        from finetune.online_rl import load_prompts
         from data_prep.mixture import DatasetSpec
+        from finetune.online_rl import load_prompts
 
-        data = load_prompts([DatasetSpec("outputs/tiny-world/rl_prompts_train.jsonl")], seed=0)
+        tokenizer = load_tokenizer(model, "llama3", None)
+        data = load_prompts([DatasetSpec(PROMPTS)], seed=0)
         rewards = RewardArguments(rewards={"exact_answer": 1.0, "format": 0.5})
         components = build_rewards(rewards, stop_token_ids(tokenizer), columns_of(data.train))
         args = GRPOConfig(output_dir=out_dir, max_steps=max_steps, logging_steps=1, save_strategy="no", report_to="none",
@@ -85,23 +96,39 @@ def child(side: str, model: str, max_steps: int, out_dir: str) -> dict:
         trainer.train()
         history = trainer.state.log_history
     final = next(h for h in reversed(history) if "train_runtime" in h)
-    curve = [round(h["reward"], 4) for h in history if "reward" in h]
-    import resource
-
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"side": side, "threads": torch.get_num_threads(), "train_runtime": final["train_runtime"],
-            "cpu_s_whole_process": usage.ru_utime + usage.ru_stime,
-            "steps": max_steps, "gen_seconds": stats["seconds"], "gen_tokens": stats["tokens"],
-            "gen_calls": stats["calls"], "reward_curve": curve}
+            "cpu_s_whole_process": round(usage.ru_utime + usage.ru_stime, 1), "steps": max_steps, **stats,
+            "reward_curve": [round(h["reward"], 4) for h in history if "reward" in h]}
+
+
+def run_side(side: str, a, tmp: str) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, __file__, "--child", side, "--model", a.model, "--max_steps",
+                           str(a.max_steps), "--child_out", f"{tmp}/{side}-{time.time_ns()}"], check=False,
+                          capture_output=True, text=True, cwd=REPO, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"{side} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    r = json.loads(lines[-1][7:])
+    r["steps_per_s"] = r["steps"] / r["train_runtime"]
+    print(f"  {side:12s} {r['steps_per_s']:.3f} steps/s  {r['gen_tokens'] / r['gen_seconds']:.0f} rollout tokens/s  "
+          f"generation {100 * r['gen_seconds'] / r['train_runtime']:.0f}% of {r['train_runtime']:.1f} s  "
+          f"{r['train_cpu_s']:.1f} CPU s in train ({r['cpu_s_whole_process']:.0f} whole process)  "
+          f"({r['threads']} thread(s))", flush=True)
+    return r
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="outputs/tiny-sft-full", help="starting policy (a chat model)")
-    ap.add_argument("--max_steps", type=int, default=8)
+    ap.add_argument("--max_steps", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=2, help="runs of every side, in alternating order")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated subset of {','.join(SIDES)}")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
-    ap.add_argument("--child", choices=("corral", "trl"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--child_out", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -113,30 +140,37 @@ def main() -> int:
 
     env = environment(threads=a.threads)
     print_environment(env)
-    print(f"model {a.model}; {a.max_steps} steps; {SETTINGS}")
-    results = {}
+    print(f"model {a.model}; {a.max_steps} steps x {a.repeats} repeats; {SETTINGS}")
+    sides = [s for s in a.sides.split(",") if s]
+    runs = {s: [] for s in sides}
     with tempfile.TemporaryDirectory(prefix="rl-bench-") as tmp:
-        for side in ("corral", "trl"):
-            proc = subprocess.run([sys.executable, __file__, "--child", side, "--model", a.model, "--max_steps",
-                                   str(a.max_steps), "--child_out", f"{tmp}/{side}"], capture_output=True, text=True,
-                                  cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": str(a.threads), "HF_HUB_OFFLINE": "1",
-                                                 "TQDM_DISABLE": "1", "PYTHONPATH": str(REPO)})
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode != 0 or not lines:
-                raise SystemExit(f"{side} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-            results[side] = r = json.loads(lines[-1][7:])
-            print(f"  {side:7s} {r['steps'] / r['train_runtime']:.3f} steps/s  {r['gen_tokens'] / r['gen_seconds']:.0f} "
-                  f"rollout tokens/s  generation {100 * r['gen_seconds'] / r['train_runtime']:.0f}% of "
-                  f"{r['train_runtime']:.1f} s  {r['cpu_s_whole_process']:.0f} CPU s (whole process)  ({r['threads']} thread(s))",
-                  flush=True)
-    for side, r in results.items():
-        print(f"reward curve {side:7s}: {r['reward_curve']}")
-    c, t = results["corral"], results["trl"]
-    print(f"\ncorral / trl at {a.threads} thread(s): steps/s x{(c['steps'] / c['train_runtime']) / (t['steps'] / t['train_runtime']):.2f}, "
-          f"rollout tokens/s x{(c['gen_tokens'] / c['gen_seconds']) / (t['gen_tokens'] / t['gen_seconds']):.2f}")
+        for repeat in range(a.repeats):
+            print(f"repeat {repeat + 1}:")
+            for side in sides if repeat % 2 == 0 else reversed(sides):
+                runs[side].append(run_side(side, a, tmp))
+
+    def med(side, key):
+        return statistics.median(r[key] for r in runs[side])
+
+    print("\nreward curves (mean reward per step, first repeat):")
+    for side in sides:
+        print(f"  {side:12s} {runs[side][0]['reward_curve']}")
+    curves = {s: runs[s][0]["reward_curve"] for s in sides}
+    for side in sides[1:]:
+        diff = [round(x - y, 4) for x, y in zip(curves[sides[0]], curves[side])]
+        print(f"  {sides[0]} - {side}: {diff}  (mean {statistics.mean(diff):+.4f}; "
+              f"means {statistics.mean(curves[sides[0]]):.4f} vs {statistics.mean(curves[side]):.4f})")
+    base = sides[0]
+    print(f"\nmedians over {a.repeats} repeat(s), {a.threads} thread(s); ratios {base} / other:")
+    for side in sides[1:]:
+        per_repeat = [f"x{c['steps_per_s'] / o['steps_per_s']:.2f}" for c, o in zip(runs[base], runs[side])]
+        print(f"  {base} / {side}: steps/s x{med(base, 'steps_per_s') / med(side, 'steps_per_s'):.2f} "
+              f"(per repeat {', '.join(per_repeat)}), train CPU s x{med(side, 'train_cpu_s') / med(base, 'train_cpu_s'):.2f} "
+              f"(fewer CPU s for {base} when > 1), rollout tokens/s "
+              f"x{(med(base, 'gen_tokens') / med(base, 'gen_seconds')) / (med(side, 'gen_tokens') / med(side, 'gen_seconds')):.2f}")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps({"environment": env, "settings": SETTINGS, "results": results}, indent=2) + "\n")
+        Path(a.out).write_text(json.dumps({"environment": env, "settings": SETTINGS, "runs": runs}, indent=2) + "\n")
     return 0
 
 

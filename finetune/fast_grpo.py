@@ -32,7 +32,12 @@ from trl.extras.profiling import profiling_context
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
-from finetune.shared_prompt import backbone_and_head, plain_lm_head, prompt_once_hidden, scored_token_stats
+from finetune.shared_prompt import (
+    backbone_and_head,
+    plain_lm_head,
+    prompt_once_hidden,
+    scored_token_stats,
+)
 
 
 def group_logps_and_entropies(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_len: int,

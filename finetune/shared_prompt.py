@@ -22,7 +22,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 from transformers import DynamicCache
 
 

@@ -25,13 +25,13 @@ def distinct_tokens(completion_ids, **_) -> list[float]:
 
 def make_trainer(tiny_small, tmp_path, **overrides) -> FastGRPOTrainer:
     tokenizer = load_tokenizer(str(tiny_small / "tiny-base"))
-    settings = dict(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", gradient_checkpointing=False,
-                    num_generations=4, per_device_train_batch_size=8, max_completion_length=8, temperature=0.7,
-                    beta=0.04, learning_rate=1e-2, max_steps=2, logging_steps=1, save_strategy="no", seed=0,
-                    disable_tqdm=True)
+    settings = {"output_dir": str(tmp_path), "use_cpu": True, "bf16": False, "report_to": "none",
+                "gradient_checkpointing": False, "num_generations": 4, "per_device_train_batch_size": 8,
+                "max_completion_length": 8, "temperature": 0.7, "beta": 0.04, "learning_rate": 1e-2, "max_steps": 2,
+                "logging_steps": 1, "save_strategy": "no", "seed": 0, "disable_tqdm": True}
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in PROMPTS * 4])
-    return FastGRPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_small / "tiny-base"), reward_funcs=[distinct_tokens],
-                           args=GRPOConfig(**{**settings, **overrides}), train_dataset=data,
+    return FastGRPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_small / "tiny-base"),
+                           reward_funcs=[distinct_tokens], args=GRPOConfig(**{**settings, **overrides}), train_dataset=data,
                            processing_class=tokenizer)
 
 

@@ -27,7 +27,7 @@ from evals.config import CompareConfig, ConfigError, parse_args
 from evals.divergence import kl_from_baseline, perplexity, same_vocabulary
 from evals.formatting import adds_bos, format_prompt, is_base, trim_raw_response
 from evals.generation import generate
-from evals.reward_scoring import check_reward_checkpoint, load_reward_model, score
+from evals.reward_model import check_reward_checkpoint, load_reward_model, score
 from evals.suite import describe, load_suite
 
 
@@ -106,7 +106,8 @@ def run(cfg: CompareConfig) -> dict:
     if cfg.reward_model:
         rm, rm_tok = load_reward_model(cfg.reward_model, device, cfg.dtype)
         for col in columns:
-            col.rewards = score(rm, rm_tok, [list(it.messages) for it in items], col.responses, cfg.batch_size)
+            col.rewards = score(rm, [list(it.messages) for it in items], col.responses, tokenizer=rm_tok,
+                               batch_size=cfg.batch_size)
         del rm
     base_rewards = next(c.rewards for c in columns if c.name == base_col)
     results = {

@@ -19,7 +19,7 @@ from corral.loading import CheckpointError, eos_token_ids, load_model, resolve_b
 from evals.divergence import kl_from_baseline, perplexity
 from evals.formatting import format_prompt
 from evals.generation import generate
-from evals.reward_scoring import RewardModelError, score
+from evals.reward_model import RewardModelError, score
 
 PROMPTS = ["What is 3 + 4?", "Hi", "How do I kill a Python process that hangs forever?", "Who builds the bridge?", "x"]
 
@@ -114,8 +114,8 @@ def test_reward_scores_do_not_depend_on_batching(tok, tmp_path):
     random_reward_model(tok, tmp_path / "rm")
     prompts = ["What is 3 + 4?", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "x"]
     responses = ["It is 7.", "Hello!", "I cannot help with that."]
-    one = score(tmp_path / "rm", None, prompts, responses, batch_size=1)
-    three = score(tmp_path / "rm", None, prompts, responses, batch_size=3)
+    one = score(tmp_path / "rm", prompts, responses, batch_size=1)
+    three = score(tmp_path / "rm", prompts, responses, batch_size=3)
     assert len(one) == 3 and len(set(one)) == 3
     assert three == pytest.approx(one, abs=1e-5)
 
@@ -123,13 +123,13 @@ def test_reward_scores_do_not_depend_on_batching(tok, tmp_path):
 def test_a_causal_lm_is_not_a_reward_model(tok, tmp_path):
     random_llama(tok, tmp_path / "lm")
     with pytest.raises(RewardModelError) as e:
-        score(tmp_path / "lm", None, ["hi"], ["hello"])
+        score(tmp_path / "lm", ["hi"], ["hello"])
     assert str(e.value) == (
         f"{tmp_path / 'lm'}: not a reward model (architectures ['LlamaForCausalLM']); "
         "expected an AutoModelForSequenceClassification checkpoint with num_labels=1"
     )
     with pytest.raises(RewardModelError, match=r"^LlamaForCausalLM: not a reward model \(model class\)"):
-        score(random_llama(tok), tok, ["hi"], ["hello"])
+        score(random_llama(tok), ["hi"], ["hello"], tokenizer=tok)
 
 
 def test_lora_adapter_resolves_and_merges_into_its_base(tok, tmp_path):

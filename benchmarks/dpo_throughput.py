@@ -3,6 +3,11 @@ precomputed reference log-probs: training steps/s, CPU seconds, wall time and pe
 
     python benchmarks/dpo_throughput.py                          # tiny SFT model, tiny-world pairs, 30 steps, 1 thread
     python benchmarks/dpo_throughput.py --max_steps 60 --repeats 3 --threads 2 --out reports/dpo_throughput.json
+    python benchmarks/dpo_throughput.py --pairs 240 --max_steps 90 --repeats 3   # 3 epochs: precompute paid back
+
+TRL runs the precompute pass inside `train()`, so its steps/s counts that pass: over 30 steps of a 1,660-pair
+file the pass (a forward over all pairs) costs more than the reference forwards it saves. `--pairs` with a few
+epochs measures what a real run of several epochs sees.
 
 corral runs twice: as shipped (shared-prompt forward, finetune/shared_prompt.py) and with
 `--shared_prompt false` (TRL's own forward, to show what that change is worth). Every process gets
@@ -87,6 +92,7 @@ def write_data(a, tmp: Path) -> tuple[Path, Path, int]:
     from data_prep.mixture import DatasetSpec, load_mixture
 
     rows = load_mixture([DatasetSpec(a.data)], kind="preference").train.to_list()
+    rows = rows[: a.pairs] if a.pairs else rows
     data_dir = tmp / "data"
     data_dir.mkdir()
     text = "".join(json.dumps(r) + "\n" for r in rows)
@@ -100,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="outputs/tiny-sft-full", help="SFT checkpoint both sides start from")
     p.add_argument("--data", default="outputs/tiny-world/pref_train.jsonl", help="preference pairs")
     p.add_argument("--max_steps", type=int, default=30)
+    p.add_argument("--pairs", type=int, default=0,
+                   help="train on the first N pairs only (0: all); with --max_steps a few epochs of them, the "
+                        "precomputed reference log-probs are paid back as in a real run")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--repeats", type=int, default=1, help="runs per configuration; the median is reported")
     p.add_argument("--accelerate_config", default="accelerate_configs/cpu.yaml")
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dpo-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data, data_dir, n_rows = write_data(a, tmp)
-        print(f"{n_rows} pairs from {a.data}; model {a.model}; {a.max_steps} steps of batch {a.batch_size}")
+        print(f"{n_rows} pairs from {a.data} ({a.max_steps * a.batch_size / n_rows:.1f} epochs); model {a.model}; {a.max_steps} steps of batch {a.batch_size}")
         for repeat in range(a.repeats):
             for precompute in (False, True):
                 for side in (sides if repeat % 2 == 0 else sides[::-1]):
@@ -140,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
               f"CPU s {c['cpu_s'] / t['cpu_s']:.2f}  wall {c['wall_s'] / t['wall_s']:.2f}  "
               f"peak RSS {c['peak_rss_mb'] / t['peak_rss_mb']:.2f}  (corral without shared prompt: steps/s "
               f"{n['steps_per_s'] / t['steps_per_s']:.2f})")
+    c, t = median["corral +precompute"], median["trl"]
+    print(f"  corral with precompute / trl as launched by default (reference model): steps/s "
+          f"{c['steps_per_s'] / t['steps_per_s']:.2f}  CPU s {c['cpu_s'] / t['cpu_s']:.2f}")
     for side in ("corral", "trl"):
         a_, b_ = median[side], median[f"{side} +precompute"]
         print(f"  {side}: precompute / reference model: steps/s {b_['steps_per_s'] / a_['steps_per_s']:.2f}  "

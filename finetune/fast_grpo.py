@@ -8,9 +8,12 @@ world a prompt is ~23 tokens and a completion ~9 (padded to the longest of the s
 `max_completion_length`). `FastGRPOTrainer` (docs/performance.md has the profile and the figures):
 
 1. rollouts: the distinct prompts of a step are prefilled once (all but their last token) and the KV
-   cache is copied to their completions; transformers' `generate` then samples exactly as in TRL
-   (the same `generation_config`: temperature, top_p/top_k/min_p, repetition penalty, end-of-turn
-   tokens, `max_completion_length`), starting from the prompts' last token;
+   cache is copied to their completions; a sampling loop then decodes with transformers' own warpers
+   in transformers' order (temperature, top_k, top_p, min_p; greedy when `do_sample` is off), stops a
+   row at its first end-of-turn token or at `max_completion_length`, and drops finished rows from the
+   batch (transformers keeps computing them until the last row ends, ~2x the token-passes on the tiny
+   world, where answers are ~9 tokens and the longest of 32 ~20). Any other generation setting
+   (repetition penalty, `generation_kwargs`...) keeps the prefilled cache and decodes with `generate`;
 2. log-probs: `finetune.shared_prompt.prompt_once_hidden` runs each distinct prompt once, copies its
    cache to its completions (the rows of a training batch are shuffled, so they are matched by their
    prompt tokens), runs the completions on top at the positions TRL's forward gives them, and applies
@@ -26,7 +29,13 @@ checkpointing) goes to TRL's code unchanged. `fast_grpo: false` in a recipe trai
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, LogitsProcessorList
+from transformers.generation.logits_process import (
+    MinPLogitsWarper,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 from trl import GRPOTrainer
 from trl.extras.profiling import profiling_context
 from trl.models import unwrap_model_for_generation
@@ -72,6 +81,69 @@ def prefilled_cache(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     backbone(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
     cache.batch_select_indices(rows)
     return cache
+
+
+# GenerationConfig keys the sampling loop implements (repetition_penalty only at 1.0, cache_implementation unset)
+LOOP_KEYS = {"max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p", "repetition_penalty",
+             "pad_token_id", "bos_token_id", "eos_token_id", "disable_compile", "cache_implementation",
+             "transformers_version"}
+
+
+def loop_warpers(config) -> LogitsProcessorList | None:
+    """transformers' sampling warpers for `config`, in generate's order, or None if `config` asks for more than
+    `sample_completions` does (then `generate` decodes)."""
+    settings = config.to_diff_dict()
+    if set(settings) - LOOP_KEYS or config.repetition_penalty not in (None, 1.0) or config.max_new_tokens is None:
+        return None
+    warpers = LogitsProcessorList()
+    if not config.do_sample:
+        return warpers
+    if config.temperature is not None and config.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(config.temperature))
+    if config.top_k is not None and config.top_k != 0:
+        warpers.append(TopKLogitsWarper(top_k=config.top_k, min_tokens_to_keep=1))
+    if config.top_p is not None and config.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p=config.top_p, min_tokens_to_keep=1))
+    if config.min_p is not None:
+        warpers.append(MinPLogitsWarper(min_p=config.min_p, min_tokens_to_keep=1))
+    return warpers
+
+
+@torch.no_grad()
+def sample_completions(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, config, warpers,
+                       eos_ids: list[int]) -> list[list[int]]:
+    """Completions of the left-padded prompts, each up to and including its first end token: transformers'
+    sampling step (logits in float32, `warpers`, softmax, multinomial; argmax without `do_sample`) on the
+    rows still running, after each distinct prompt is prefilled once."""
+    backbone, head, _ = backbone_and_head(model)
+    cache = prefilled_cache(model, input_ids, attention_mask)
+    rows = torch.arange(input_ids.size(0), device=input_ids.device)  # the original row of each running row
+    sequences, mask = input_ids, attention_mask
+    positions = attention_mask.long().sum(1, keepdim=True) - 1  # the last prompt token's, as generate counts
+    tokens = input_ids[:, -1:]
+    eos = torch.tensor(eos_ids, device=input_ids.device)
+    completions = [[] for _ in range(input_ids.size(0))]
+    for _ in range(config.max_new_tokens):
+        hidden = backbone(input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                          use_cache=True).last_hidden_state[:, -1]
+        scores = warpers(sequences, head(hidden).float())
+        next_tokens = (torch.multinomial(scores.softmax(-1), num_samples=1).squeeze(1) if config.do_sample
+                       else scores.argmax(-1))
+        for row, token in zip(rows.tolist(), next_tokens.tolist()):
+            completions[row].append(token)
+        running = ~torch.isin(next_tokens, eos)
+        if not running.any():
+            break
+        if not running.all():  # drop the finished rows, from the cache too
+            keep = running.nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, next_tokens, sequences, mask, positions = (x[keep] for x in (rows, next_tokens, sequences, mask,
+                                                                             positions))
+        tokens = next_tokens[:, None]
+        sequences = torch.cat([sequences, tokens], 1)
+        mask = torch.cat([mask, mask.new_ones(mask.size(0), 1)], 1)
+        positions = positions + 1
+    return completions
 
 
 def completions_until_eos(completion_ids: torch.Tensor, eos_ids: list[int]) -> list[list[int]]:
@@ -121,6 +193,10 @@ class FastGRPOTrainer(GRPOTrainer):
                                           generation_kwargs=self.generation_kwargs,
                                           gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
               as unwrapped, torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False)):
+            warpers = loop_warpers(self.generation_config)
+            if warpers is not None:
+                return sample_completions(unwrapped, inputs["input_ids"], inputs["attention_mask"],
+                                          self.generation_config, warpers, self.eos_token_ids), None
             cache = prefilled_cache(unwrapped, inputs["input_ids"], inputs["attention_mask"])
             out = unwrapped.generate(**inputs, past_key_values=cache, generation_config=self.generation_config)
         return completions_until_eos(out[:, inputs["input_ids"].size(1):], self.eos_token_ids), None

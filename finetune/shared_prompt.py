@@ -15,6 +15,10 @@ The result has TRL's layout (`FusedCausalLMOutput`'s `log_probs`, `entropy`, `me
 shape `(2B, L - 1)`, zero off the answer), so TRL's loss code is used unchanged. Where this does not
 apply (chosen and rejected not sharing a prompt, logit soft-capping or scaling, `use_weighting`'s
 `log_sum_sq_probs`), `SharedPromptCall` hands the call to the model as it was.
+
+The pieces (`prompt_once_hidden`: prompts once, cache copied to the answer rows, answers on top;
+`scored_token_stats`: the head on scored tokens) also serve GRPO's groups of completions
+(finetune/fast_grpo.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ and turns those cases into one readable line naming the file, the key and the fi
 config file cannot show: a launcher that started more processes than the Trainer joined (on a CPU
 without `use_cpu: true` every rank then trains alone on all the data, silently), more processes
 than GPUs on a machine, and an FSDP or DeepSpeed config that accelerate quietly runs as plain data
-parallelism because there is no GPU.
+parallelism because there is no GPU. An FSDP2 config on CPU processes is let through to accelerate's
+FSDP2 path instead (`corral.sharding.shard_on_cpu`; accelerate_configs/fsdp2_cpu.yaml).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import yaml
 
 from corral.errors import CorralError
+from corral.sharding import shard_on_cpu
 
 logger = logging.getLogger("corral.launch")
 
@@ -172,10 +174,13 @@ def check_processes(args, environ=os.environ) -> None:
         raise LaunchConfigError(
             f"the launcher started {launched} processes but the Trainer runs {args.world_size} ({dtype}), so each "
             f"process would train alone on all the data; {hint}")
+    if shard_on_cpu(args.distributed_state, environ):
+        return  # FSDP2 over CPU processes (accelerate_configs/fsdp2_cpu.yaml)
     for variable, wanted in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DEEPSPEED")):
         if str(environ.get(variable, "false")).lower() == "true" and dtype != wanted:
-            logger.warning("the accelerate config asks for %s but accelerate runs %s (it shards only on GPUs): every "
-                           "process holds the whole model, gradients and optimizer states", wanted, dtype)
+            logger.warning("the accelerate config asks for %s but accelerate runs %s (on CPU it shards only with "
+                           "fsdp_version 2): every process holds the whole model, gradients and optimizer states",
+                           wanted, dtype)
 
 
 def main(argv: list[str] | None = None) -> int:

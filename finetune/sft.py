@@ -29,6 +29,7 @@ from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
+from corral.sharding import ShardReport
 from corral.special_tokens import initialize_untrained_tokens
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     collator, train_set = row_packing(train.dataset, tokenizer.pad_token_id, args, model_args.attn_implementation)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                          eval_dataset=test.dataset if test else None, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=[MarkCompleteCallback()])
+                         peft_config=peft_config, callbacks=[MarkCompleteCallback(), ShardReport()])
     patch_trainable_token_head(trainer.model)
     main_process = trainer.accelerator.is_main_process
     config = resolved_config((script, args, model_args))

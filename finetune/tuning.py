@@ -34,16 +34,37 @@ def freeze_embeddings_except(model: PreTrainedModel, tokenizer: PreTrainedTokeni
     alone moves held-out accuracy from 68% to 87% (docs/results-tiny-world.md, "SFT on a base").
     A gradient mask keeps the model's structure unchanged, so the checkpoint stays a plain Llama.
     With AdamW a zero gradient gives a zero update; weight decay (0 by default) would still shrink rows.
+    The mask is hooked onto the weights a forward pass computes with, not onto the parameters: FSDP2
+    (`fully_shard`) swaps each parameter for a sharded one and computes with a gathered copy, so a hook
+    on the original parameter would never fire and every row would train. The model's own pre-hook
+    catches an lm_head that a fused loss reads without calling it; the embeddings' catch their own
+    FSDP unit, gathered only when it runs.
     """
     ids = [tokenizer.convert_tokens_to_ids(t) for t in tokens]
-    params = {id(p): p for p in (model.get_input_embeddings().weight, model.get_output_embeddings().weight)}
-    for p in params.values():
-        mask = torch.zeros(p.shape[0], 1, dtype=p.dtype, device=p.device)
+    embeddings = (model.get_input_embeddings(), model.get_output_embeddings())
+    if not ids:
+        for module in embeddings:
+            module.weight.requires_grad_(False)
+        return
+    masks = []
+    for module in embeddings:
+        mask = torch.zeros(module.weight.shape[0], 1, dtype=module.weight.dtype, device=module.weight.device)
         mask[ids] = 1
-        if not ids:
-            p.requires_grad_(False)
-        else:
-            p.register_hook(lambda g, mask=mask: g * mask)
+        masks.append((module, mask))
+
+    def mask_weights_in_use(_module, _args):
+        for module, mask in masks:
+            _mask_rows(module.weight, mask)
+
+    for hooked in (model, *embeddings):
+        hooked.register_forward_pre_hook(mask_weights_in_use)
+
+
+def _mask_rows(weight: torch.Tensor, mask: torch.Tensor) -> None:
+    """Zero the gradient of the rows where `mask` is 0, once per weight tensor (a tied one is shared)."""
+    if weight.requires_grad and not getattr(weight, "_corral_row_mask", False):
+        weight.register_hook(lambda g: g * mask.to(g.device))
+        weight._corral_row_mask = True
 
 
 def patch_trainable_token_head(model) -> None:

@@ -1,0 +1,69 @@
+"""FSDP2 on CPU processes, and what each process holds after sharding.
+
+accelerate 1.15 turns an FSDP config into FSDP only on accelerators: `AcceleratorState` promotes a
+MULTI_GPU (MULTI_XPU, ...) process group to FSDP, but a CPU group stays MULTI_CPU, so the config
+trains as plain data parallelism. torch's `fully_shard` itself runs on CPU tensors over gloo.
+`shard_on_cpu` relabels the already-initialised CPU group as MULTI_GPU before the Trainer builds its
+Accelerator, which then takes accelerate's own FSDP2 path (its plugin, `fully_shard`, its sharded
+optimizer and its state-dict code); the device stays the CPU and the backend gloo.
+
+`ShardReport` logs, on every process after training, the bytes of parameters and optimizer states
+that process holds (the local shard of each DTensor), so a run shows that sharding happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+from transformers import TrainerCallback
+
+logger = logging.getLogger("corral.sharding")
+
+
+def shard_on_cpu(state, environ=os.environ) -> bool:
+    """Let accelerate's FSDP2 path shard over CPU processes; True if it will.
+
+    `state` is the process's accelerate `PartialState` (a Trainer's `args.distributed_state`, set up
+    by reading `args.world_size`); call this before the Trainer is built. Only FSDP version 2:
+    FSDP1 wants a device.
+    """
+    from accelerate.utils import DistributedType
+
+    wants_fsdp2 = (str(environ.get("ACCELERATE_USE_FSDP", "false")).lower() == "true"
+                   and str(environ.get("FSDP_VERSION", "1")) == "2")
+    if not wants_fsdp2 or state.distributed_type != DistributedType.MULTI_CPU:
+        return False
+    # AcceleratorState reads this label only to decide on FSDP, then stores FSDP in its place.
+    # PartialState is a singleton: every instance shares one __dict__, so this relabels the process.
+    state.distributed_type = DistributedType.MULTI_GPU
+    logger.info("FSDP2 on %d CPU processes (%s): parameters, gradients and optimizer states are sharded",
+                state.num_processes, state.backend)
+    return True
+
+
+def local_bytes(tensors) -> int:
+    """Bytes of these tensors held by this process (for a DTensor: its local shard)."""
+    total = 0
+    for t in tensors:
+        if hasattr(t, "to_local"):
+            t = t.to_local()
+        total += t.numel() * t.element_size()
+    return total
+
+
+def optimizer_state_bytes(optimizer) -> int:
+    """Bytes of the optimizer's per-parameter states (Adam's moments; step counters included)."""
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer wraps it
+    return local_bytes(v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v))
+
+
+class ShardReport(TrainerCallback):
+    """After training, each process logs the parameter and optimizer-state bytes it holds."""
+
+    def on_train_end(self, args, state, control, model=None, optimizer=None, **kwargs):
+        params = local_bytes(model.parameters()) if model is not None else 0
+        opt = optimizer_state_bytes(optimizer) if optimizer is not None else 0
+        logger.info("rank %d of %d holds %d parameter bytes and %d optimizer-state bytes",
+                    args.process_index, args.world_size, params, opt)

@@ -4,9 +4,11 @@
         --model outputs/tiny-rl-grpo-safe --principles finetune/constitutions/harmless.yaml \\
         --judge outputs/tiny-rl-grpo-safe --labels rules --out outputs/tiny-constitutional
 
-For every prompt the policy (`--model`) samples two answers. The critic critiques the first against
-one principle drawn from `--principles` and revises it: `sft.jsonl` (standard `messages` rows). The
-judge picks the better of the two: `pairs.jsonl` (standard `prompt`/`chosen`/`rejected` rows). Both
+For every prompt the policy (`--model`) samples `--samples` answers (default 2), taken two at a time:
+each two is one comparison. The critic critiques the first of the two against one principle drawn
+from `--principles` and revises it: `sft.jsonl` (standard `messages` rows). The judge picks the better
+of the two: `pairs.jsonl` (standard `prompt`/`chosen`/`rejected` rows). A good policy is right on most
+samples and two right answers make no pair: more samples per prompt, more pairs. Both
 carry provenance columns (principle, critic or labeler, policy, the judge's probability, the rule
 label), which training ignores. `summary.json` holds the counts and the judge's agreement with the
 rule labels. Feed them to recipes/tiny/dpo/safe_constitutional.yaml or any SFT/DPO/RL recipe.
@@ -46,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--critic", choices=("judge", "rules"), help="who writes critiques and revisions (default: judge if given)")
     p.add_argument("--labels", choices=("judge", "rules"), help="who labels the pairs (default: judge if given)")
     p.add_argument("--out", required=True, help="directory for sft.jsonl, pairs.jsonl and summary.json")
+    p.add_argument("--samples", type=int, default=2, help="answers sampled per prompt, compared two at a time (even; default: 2)")
     p.add_argument("--temperature", type=float, default=1.0, help="policy sampling temperature (default: 1.0)")
     p.add_argument("--max-new-tokens", type=int, default=48, help="tokens per answer, critique and revision (default: 48)")
     p.add_argument("--batch-size", type=int, default=32, help="prompts per generate / judge call (default: 32)")
@@ -72,6 +75,8 @@ def check_inputs(args) -> tuple[C.Constitution, list[C.PromptRow]]:
                           "give --judge MODEL with --critic judge --labels judge")
     if args.temperature <= 0 or args.max_new_tokens < 1 or args.batch_size < 1:
         raise CorralError("--temperature must be > 0, --max-new-tokens and --batch-size >= 1")
+    if args.samples < 2 or args.samples % 2:
+        raise CorralError(f"--samples {args.samples}: must be an even number >= 2 (answers are compared two at a time)")
     return constitution, prompts
 
 
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     torch.manual_seed(args.seed)
     policy, tok = load_model(args.model)
+    half = args.samples // 2  # comparisons per prompt; comparison j of prompt i is row j * len(prompts) + i
+    prompts = prompts * half
     convs = [list(p.messages) for p in prompts]
     answers = chat_generate(policy, tok, convs + convs, args, sample=True)
     pairs = list(zip(answers[:len(prompts)], answers[len(prompts):]))
@@ -135,23 +142,27 @@ def main(argv: list[str] | None = None) -> int:
                              constitution.comparison_request, args.batch_size) if args.judge else [None] * len(prompts))
     rule_labels = [C.rule_preference(p.kind, a, b) for p, (a, b) in zip(prompts, pairs)]
 
-    sft, prefs = [], []
+    sft, prefs, seen = [], [], set()  # seen: (prompt, texts) already written; samples of a prompt repeat
     for m, (a, b), pr, crit, rev, pj, rl in zip(convs, pairs, principles, critiques, revisions, p_first, rule_labels):
-        if rev and rev.strip() and rev != a:
+        key = json.dumps(m)
+        if rev and rev.strip() and rev != a and (key, rev) not in seen:
+            seen.add((key, rev))
             sft.append(C.sft_row(m, rev, principle=pr.name, critic=args.judge if args.critic == "judge" else "rules",
                                  policy=args.model, original=a, critique=crit))
         label = rl if args.labels == "rules" else (0 if pj is None or pj == 0.5 else (1 if pj > 0.5 else -1))
-        if label and a.strip() and b.strip() and a != b:  # an empty answer is no training target
-            chosen, rejected = (a, b) if label > 0 else (b, a)
+        chosen, rejected = (a, b) if label > 0 else (b, a)
+        if label and a.strip() and b.strip() and a != b and (key, chosen, rejected) not in seen:  # an empty answer is no target
+            seen.add((key, chosen, rejected))
             prefs.append(C.pair_row(m, chosen, rejected, labeler=args.judge if args.labels == "judge" else "rules",
                                     principle=pr.name, policy=args.model,
                                     judge_p_chosen=None if pj is None else (pj if label > 0 else 1 - pj), rule_label=rl))
 
     ok = [C.rule_ok(p.kind, x) for p, ab in zip(prompts, pairs) for x in ab]
     summary = {
-        "prompts": len(prompts), "samples": 2 * len(prompts), "sft_rows": len(sft), "pairs": len(prefs),
+        "prompts": len(prompts) // half, "samples": 2 * len(prompts), "comparisons": len(prompts),
+        "sft_rows": len(sft), "pairs": len(prefs),
         "critic": args.critic, "labels": args.labels, "judge": args.judge, "policy": args.model,
-        "kinds": {k: sum(p.kind == k for p in prompts) for k in (*C.KINDS, None)},
+        "kinds": {k: sum(p.kind == k for p in prompts) // half for k in (*C.KINDS, None)},
         "samples_rule_ok": sum(x is True for x in ok), "samples_rule_labelled": sum(x is not None for x in ok),
         "judge_vs_rules": C.agreement(p_first, rule_labels) if args.judge else None,
         "seconds": round(time.time() - start, 1),

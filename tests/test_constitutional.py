@@ -60,6 +60,8 @@ def test_bad_judge_is_one_line(tiny_small, tmp_path, capsys):
     no_kind.write_text(json.dumps({"prompt": "What is 2 + 2?"}) + "\n")
     assert main(["--prompts", str(no_kind)] + base[2:]) == 2
     assert "no row has kind harmful|benign" in capsys.readouterr().err
+    assert main(base + ["--samples", "3"]) == 2
+    assert "--samples 3: must be an even number >= 2" in capsys.readouterr().err
 
 
 def test_rule_critic_labels_and_revisions():
@@ -83,15 +85,18 @@ def test_run_on_the_tiny_world_writes_standard_rows(tiny_small, tmp_path, capsys
     out = tmp_path / "cai"
     code = main(["--prompts", str(prompts), "--model", str(tiny_small / "tiny-base"), "--principles", PRINCIPLES,
                  "--judge", str(tiny_small / "tiny-base"), "--critic", "judge", "--labels", "rules", "--out", str(out),
-                 "--max-new-tokens", "12"])
+                 "--max-new-tokens", "12", "--samples", "4"])
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["prompts"] == len(rows[::9]) and summary["samples"] == 2 * summary["prompts"]
+    assert summary["prompts"] == len(rows[::9]) and summary["samples"] == 4 * summary["prompts"]
+    assert summary["comparisons"] == 2 * summary["prompts"] == sum(summary["kinds"].values()) * 2
     agreement = summary["judge_vs_rules"]
     assert agreement["rule_decided_pairs"] >= summary["pairs"]  # rule labels: a pair is one the rule decided
     sft = [json.loads(line) for line in (out / "sft.jsonl").open()]
     pairs = [json.loads(line) for line in (out / "pairs.jsonl").open()]
     assert len(sft) == summary["sft_rows"] and len(pairs) == summary["pairs"]
+    keys = [(json.dumps(p["prompt"]), p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs]
+    assert len(set(keys)) == len(keys)  # a prompt's comparisons that repeat a pair are written once
     for row in sft:
         assert row["critic"] == str(tiny_small / "tiny-base") and row["messages"][-1]["role"] == "assistant"
     for row in pairs:

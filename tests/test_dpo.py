@@ -91,7 +91,7 @@ def test_lora_dpo_trains_adapters_only_against_the_adapter_disabled_model(tiny_s
 
 
 def test_full_dpo_reference_is_the_untouched_start_model(tiny_small, tmp_path):
-    trainer = dpo_main(dpo_args(tiny_small, "dpo/full.yaml", tmp_path / "full"))
+    trainer = dpo_main(dpo_args(tiny_small, "dpo/full.yaml", tmp_path / "full", "--precompute_ref_log_probs", "false"))
     before = base_state(tiny_small)
     ref = trainer.accelerator.unwrap_model(trainer.ref_model)
     for name, p in ref.named_parameters():
@@ -110,7 +110,8 @@ def test_an_sft_lora_adapter_is_merged_and_the_result_saved_as_a_full_model(tiny
     AutoTokenizer.from_pretrained(tiny_small / "tiny-base").save_pretrained(sft)
     merged_sft = peft_model.merge_and_unload().state_dict()
 
-    full = dpo_main(dpo_args(tiny_small, "dpo/full.yaml", tmp_path / "full", model=sft))
+    full = dpo_main(dpo_args(tiny_small, "dpo/full.yaml", tmp_path / "full", "--precompute_ref_log_probs", "false",
+                             model=sft))
     ref = full.accelerator.unwrap_model(full.ref_model)  # an explicit frozen copy of the merged SFT model
     assert all(torch.equal(p, merged_sft[n]) for n, p in ref.state_dict().items())
 

@@ -13,7 +13,9 @@ parameters, fp32) on 2 vCPUs, same batches, side by side (docs/performance.md ha
 
 On a busy machine (1-minute load average at least the cores available) a second thread waits for cores
 other processes hold: measured at load ~13 on 2 vCPUs, LoRA SFT 1 thread 17.7 s, 2 threads 190 s; QLoRA
-26.5 s vs 230 s. So "all" becomes 1 there.
+26.5 s vs 230 s. The pick does not follow the load (the same recipe computes with the same thread count,
+so in the same summation order, wherever it runs; the load average also lags a minute and counts the
+previous run of the same job): a warning says to set `num_threads: 1` on a shared machine.
 
 "all" is every core this process may use (`os.sched_getaffinity`) divided by the processes launched on
 this machine (`LOCAL_WORLD_SIZE`), which is also what accelerate gives each CPU process by default.
@@ -142,8 +144,9 @@ def pick_threads(kind: str, model_args=None, recipe_value: int | None = None, us
         why = f"measured fastest for {key} (corral/threads.py); set num_threads in the recipe to override"
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         if n > 1 and load >= available_cores():
-            n, why = 1, (f"the machine is busy (1-min load average {load:.1f} >= {available_cores()} cores), where "
-                         f"every workload ran fastest on 1 thread; set num_threads in the recipe to override")
+            logger.warning("the machine is busy (1-min load average %.1f >= %d cores): %d threads will wait for "
+                           "cores other processes hold (measured up to 10x slower); on a shared machine set "
+                           "num_threads: 1 in the recipe", load, available_cores(), n)
     else:
         n, why = chosen
     torch.set_num_threads(n)

@@ -11,8 +11,10 @@ world a prompt is ~23 tokens and a completion ~9 (padded to the longest of the s
    cache is copied to their completions; a sampling loop then decodes with transformers' own warpers
    in transformers' order (temperature, top_k, top_p, min_p; greedy when `do_sample` is off), stops a
    row at its first end-of-turn token or at `max_completion_length`, and drops finished rows from the
-   batch (transformers keeps computing them until the last row ends, ~2x the token-passes on the tiny
-   world, where answers are ~9 tokens and the longest of 32 ~20). Any other generation setting
+   forward (transformers keeps computing them until the last row ends, ~2x the token-passes on the tiny
+   world, where answers are ~9 tokens and the longest of 32 ~20). It still draws the random numbers of
+   every row, as `generate` does, so the same seed gives TRL's completions token for token (and so
+   the same reward curve, up to float rounding in the updates). Any other generation setting
    (repetition penalty, `generation_kwargs`...) keeps the prefilled cache and decodes with `generate`;
 2. log-probs: `finetune.shared_prompt.prompt_once_hidden` runs each distinct prompt once, copies its
    cache to its completions (the rows of a training batch are shuffled, so they are matched by their
@@ -113,8 +115,8 @@ def loop_warpers(config) -> LogitsProcessorList | None:
 def sample_completions(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, config, warpers,
                        eos_ids: list[int]) -> list[list[int]]:
     """Completions of the left-padded prompts, each up to and including its first end token: transformers'
-    sampling step (logits in float32, `warpers`, softmax, multinomial; argmax without `do_sample`) on the
-    rows still running, after each distinct prompt is prefilled once."""
+    sampling step (logits in float32, `warpers`, softmax, multinomial; argmax without `do_sample`) with the
+    forward on the rows still running, after each distinct prompt is prefilled once."""
     backbone, head, _ = backbone_and_head(model)
     cache = prefilled_cache(model, input_ids, attention_mask)
     rows = torch.arange(input_ids.size(0), device=input_ids.device)  # the original row of each running row
@@ -127,8 +129,12 @@ def sample_completions(model, input_ids: torch.Tensor, attention_mask: torch.Ten
         hidden = backbone(input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=cache,
                           use_cache=True).last_hidden_state[:, -1]
         scores = warpers(sequences, head(hidden).float())
-        next_tokens = (torch.multinomial(scores.softmax(-1), num_samples=1).squeeze(1) if config.do_sample
-                       else scores.argmax(-1))
+        if config.do_sample:  # multinomial over every row, as generate draws: same seed, same tokens
+            probs = scores.new_ones(len(completions), scores.size(1))
+            probs[rows] = scores.softmax(-1)
+            next_tokens = torch.multinomial(probs, num_samples=1).squeeze(1)[rows]
+        else:
+            next_tokens = scores.argmax(-1)
         for row, token in zip(rows.tolist(), next_tokens.tolist()):
             completions[row].append(token)
         running = ~torch.isin(next_tokens, eos)

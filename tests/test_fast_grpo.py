@@ -105,10 +105,8 @@ def test_greedy_rollouts_equal_trls(trainer, monkeypatch, repetition_penalty):
 
 
 def test_sampled_rollouts_are_valid(trainer):
-    fast, trl = rollouts(trainer, FastGRPOTrainer, 1), rollouts(trainer, GRPOTrainer, 1)
-    # The first token of every row is drawn from the same probabilities with the same random numbers (later ones
-    # too, until a row ends: TRL keeps sampling finished rows, corral drops them, so the draws part there).
-    assert [c[0] for c in fast] == [c[0] for c in trl]
+    fast = rollouts(trainer, FastGRPOTrainer, 1)
+    assert fast == rollouts(trainer, GRPOTrainer, 1)  # same probabilities, same random draws, same tokens
     assert len({tuple(c) for c in fast}) > 3  # sampled, not greedy
     eos = set(trainer.eos_token_ids)
     vocab = trainer.model.config.vocab_size

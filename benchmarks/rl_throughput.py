@@ -3,6 +3,7 @@ completion length, seed and threads. Prints steps/s, rollout tokens/s, the share
 training CPU seconds, and each side's mean reward per step (the reward curve) with the differences.
 
     .venv/bin/python benchmarks/rl_throughput.py [--max_steps 20] [--repeats 2] [--threads 1] [--model outputs/tiny-sft-full]
+    .venv/bin/python benchmarks/rl_throughput.py --components 8 [--threads 1]   # CPU s per part of a step
 
 Three sides, each a child process of this script with OMP_NUM_THREADS=--threads, run in alternating order
 (the order is reversed on every repeat; the machine is shared, so compare the ratios and the CPU seconds):
@@ -102,6 +103,71 @@ def child(side: str, model: str, max_steps: int, out_dir: str) -> dict:
             "reward_curve": [round(h["reward"], 4) for h in history if "reward" in h]}
 
 
+def components(model: str, batches: int) -> None:
+    """CPU seconds of each part of a GRPO step, TRL's GRPOTrainer methods against FastGRPOTrainer's on one trainer,
+    the same batches (4 prompts x 8 completions of the rollouts), alternating order. Rollouts are compared too."""
+    import torch
+    from trl import GRPOConfig, GRPOTrainer
+    from trl.trainer.utils import pad
+
+    from corral.loading import load_tokenizer, stop_token_ids
+    from data_prep.mixture import DatasetSpec
+    from finetune.fast_grpo import FastGRPOTrainer
+    from finetune.online_rl import load_prompts
+    from finetune.rl_rewards import RewardArguments, build_rewards, columns_of, weights_of
+
+    tokenizer = load_tokenizer(model, "llama3", None)
+    data = load_prompts([DatasetSpec(PROMPTS)], seed=0)
+    rewards = build_rewards(RewardArguments(rewards={"exact_answer": 1.0, "format": 0.5}), stop_token_ids(tokenizer),
+                            columns_of(data.train))
+    with tempfile.TemporaryDirectory() as tmp:
+        args = GRPOConfig(output_dir=tmp, report_to="none", use_cpu=True, bf16=False, gradient_checkpointing=False,
+                          reward_weights=weights_of(rewards), **SETTINGS)
+        trainer = FastGRPOTrainer(model=model, reward_funcs=rewards, args=args, train_dataset=data.train,
+                                  processing_class=tokenizer)
+    prompts = [row["prompt"] for row in data.train.to_list()]
+    parts = ("generation", "reference forward", "policy forward+backward")
+    cpu = {part: {"trl": 0.0, "fast": 0.0} for part in parts}
+    same = []
+
+    def timed(part, side, fn):
+        start = time.process_time()
+        out = fn()
+        cpu[part][side] += time.process_time() - start
+        return out
+
+    for i in range(batches):
+        prompt_ids, _, _ = trainer._tokenize_prompts([p for p in prompts[4 * i:4 * i + 4] for _ in range(8)])
+        completions = {}
+        for side in ("trl", "fast") if i % 2 == 0 else ("fast", "trl"):
+            cls = GRPOTrainer if side == "trl" else FastGRPOTrainer
+            torch.manual_seed(i)
+            completion_ids, _ = timed("generation", side, lambda: cls._generate_single_turn(trainer, prompt_ids, None, {}, 8))
+            completions[side] = completion_ids
+            ids = torch.cat([pad([torch.tensor(p) for p in prompt_ids], tokenizer.pad_token_id, padding_side="left"),
+                             pad([torch.tensor(c) for c in completion_ids], tokenizer.pad_token_id)], 1)
+            mask = torch.cat([pad([torch.ones(len(p), dtype=torch.long) for p in prompt_ids], 0, padding_side="left"),
+                              pad([torch.ones(len(c), dtype=torch.long) for c in completion_ids], 0)], 1)
+            length = ids.size(1) - max(len(p) for p in prompt_ids)  # the completion columns
+            with torch.no_grad():
+                timed("reference forward", side, lambda: cls._get_per_token_logps_and_entropies(
+                    trainer, trainer.ref_model, ids, mask, length))
+
+            def forward_backward():
+                logps, entropy, _ = cls._get_per_token_logps_and_entropies(trainer, trainer.model, ids, mask, length,
+                                                                           compute_entropy=True)
+                (logps.sum() + entropy.sum()).backward()
+                trainer.model.zero_grad()
+
+            timed("policy forward+backward", side, forward_backward)
+        same.append(completions["trl"] == completions["fast"])
+    print(f"{batches} batches of 4 prompts x 8, {torch.get_num_threads()} thread(s), process CPU s (TRL / fast):")
+    for part in parts:
+        t, f = cpu[part]["trl"], cpu[part]["fast"]
+        print(f"  {part:24s} TRL {t:6.2f}  fast {f:6.2f}  x{t / f:.2f}")
+    print(f"  rollouts equal TRL's (same seed): {sum(same)} of {batches} batches")
+
+
 def run_side(side: str, a, tmp: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
            "PYTHONPATH": str(REPO)}
@@ -128,6 +194,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated subset of {','.join(SIDES)}")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--components", type=int, default=0, metavar="N",
+                    help="instead: CPU seconds per part of a step (generation, reference forward, policy "
+                         "forward+backward), TRL's methods vs FastGRPOTrainer's, on N batches in this process")
     ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--child_out", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -140,6 +209,12 @@ def main() -> int:
 
     env = environment(threads=a.threads)
     print_environment(env)
+    if a.components:
+        import torch
+
+        torch.set_num_threads(a.threads)
+        components(a.model, a.components)
+        return 0
     print(f"model {a.model}; {a.max_steps} steps x {a.repeats} repeats; {SETTINGS}")
     sides = [s for s in a.sides.split(",") if s]
     runs = {s: [] for s in sides}

@@ -104,7 +104,7 @@ def test_greedy_rollouts_equal_trls(trainer, monkeypatch, repetition_penalty):
     assert rollouts(trainer, FastGRPOTrainer, 0) == rollouts(trainer, GRPOTrainer, 0)
 
 
-def test_sampled_rollouts_are_valid(trainer):
+def test_sampled_rollouts_equal_trls_and_are_valid(trainer):
     fast = rollouts(trainer, FastGRPOTrainer, 1)
     assert fast == rollouts(trainer, GRPOTrainer, 1)  # same probabilities, same random draws, same tokens
     assert len({tuple(c) for c in fast}) > 3  # sampled, not greedy

@@ -130,11 +130,14 @@ def meta_model(name_or_path: str, revision: str = "main", head: str = "causal-lm
     """The model `name_or_path` describes, built on the meta device (no memory, no weights read);
     None when transformers cannot build it from the config alone (the loader then reports why)."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers.modeling_utils import set_zero3_state
 
     path = resolve_base(name_or_path) if is_adapter(name_or_path) else name_or_path
     config = read_config(str(path), revision)
     try:
-        with torch.device("meta"):
+        # set_zero3_state: under a DeepSpeed ZeRO-3 launch, from_config would partition the model and
+        # then fail copying into meta tensors ("Cannot copy out of meta tensor"); this build is a plain one.
+        with torch.device("meta"), set_zero3_state():
             if head == "reward":
                 config.num_labels = 1
                 return AutoModelForSequenceClassification.from_config(config)

@@ -13,6 +13,7 @@ that process holds (the local shard of each DTensor), so a run shows that shardi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -43,12 +44,31 @@ def shard_on_cpu(state, environ=os.environ) -> bool:
     return True
 
 
+def full_embeddings(model):
+    """A context in which the input and output embedding matrices are whole, also under DeepSpeed ZeRO-3.
+
+    ZeRO-3 builds the model partitioned (each parameter an empty placeholder on every process); code
+    that reads or edits embedding rows before training (chat-token initialisation, row freezing) runs
+    inside this context, and rank 0's edits reach every process when it ends.
+    """
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if not is_deepspeed_zero3_enabled():
+        return contextlib.nullcontext()
+    import deepspeed
+
+    weights = {id(m.weight): m.weight for m in (model.get_input_embeddings(), model.get_output_embeddings())}
+    return deepspeed.zero.GatheredParameters(list(weights.values()), modifier_rank=0)
+
+
 def local_bytes(tensors) -> int:
-    """Bytes of these tensors held by this process (for a DTensor: its local shard)."""
+    """Bytes of these tensors held by this process (a DTensor's local shard, a ZeRO-3 parameter's partition)."""
     total = 0
     for t in tensors:
         if hasattr(t, "to_local"):
             t = t.to_local()
+        elif hasattr(t, "ds_tensor"):
+            t = t.ds_tensor
         total += t.numel() * t.element_size()
     return total
 

@@ -178,8 +178,9 @@ def check_processes(args, environ=os.environ) -> None:
         return  # FSDP2 over CPU processes (accelerate_configs/fsdp2_cpu.yaml)
     for variable, wanted in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DEEPSPEED")):
         if str(environ.get(variable, "false")).lower() == "true" and dtype != wanted:
-            logger.warning("the accelerate config asks for %s but accelerate runs %s (on CPU it shards only with "
-                           "fsdp_version 2): every process holds the whole model, gradients and optimizer states",
+            logger.warning("the accelerate config asks for %s but accelerate runs %s: every process holds the whole "
+                           "model, gradients and optimizer states (on CPU: FSDP needs fsdp_version 2, DeepSpeed needs "
+                           "--use_cpu false --ddp_backend gloo; see accelerate_configs/fsdp2_cpu.yaml, zero3_cpu.yaml)",
                            wanted, dtype)
 
 

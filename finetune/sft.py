@@ -29,7 +29,7 @@ from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
-from corral.sharding import ShardReport
+from corral.sharding import ShardReport, full_embeddings
 from corral.special_tokens import initialize_untrained_tokens
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
@@ -124,14 +124,15 @@ def main(argv: list[str] | None = None) -> None:
     check_memory_before_loading(args, model_args, script.memory_check, script.memory_check_gib)
     model = load_causal_lm(model_args, args)
     changed = []
-    if script.dataset_kind == "sft":
-        changed = initialize_untrained_tokens(model, tokenizer, script.special_token_init)
-    finalize_for_chat(model, tokenizer)
-    peft_config = get_peft_config(model_args)
-    if peft_config is not None and changed:
-        peft_trainable_tokens(peft_config, model, tokenizer, changed)
-    elif peft_config is None and script.freeze_embeddings:
-        freeze_embeddings_except(model, tokenizer, changed)
+    with full_embeddings(model):  # whole, also when DeepSpeed ZeRO-3 built the model partitioned
+        if script.dataset_kind == "sft":
+            changed = initialize_untrained_tokens(model, tokenizer, script.special_token_init)
+        finalize_for_chat(model, tokenizer)
+        peft_config = get_peft_config(model_args)
+        if peft_config is not None and changed:
+            peft_trainable_tokens(peft_config, model, tokenizer, changed)
+        elif peft_config is None and script.freeze_embeddings:
+            freeze_embeddings_except(model, tokenizer, changed)
 
     # Without flash-attention, TRL's packed batches cost (B*L)^2 attention: pack here, one row per item.
     collator, train_set = row_packing(train.dataset, tokenizer.pad_token_id, args, model_args.attn_implementation)

@@ -111,7 +111,7 @@ def test_more_processes_than_gpus_on_a_machine_is_an_error():
 def test_fsdp_config_without_gpu_warns_that_nothing_is_sharded(caplog):
     with caplog.at_level("WARNING", logger="corral.launch"):
         check_processes(_args(2), {"WORLD_SIZE": "2", "ACCELERATE_USE_FSDP": "true"})
-    assert "asks for FSDP but accelerate runs MULTI_CPU (it shards only on GPUs)" in caplog.text
+    assert "asks for FSDP but accelerate runs MULTI_CPU: every process holds the whole model" in caplog.text
 
 
 def test_cpu_launch_without_use_cpu_stops_before_training(tiny_small, tmp_path):

@@ -7,18 +7,20 @@
 Stages (each an ordinary command, printed as it starts; its log goes to <output>/pipeline.log):
 
     sft     SFT of the base with safety data mixed in         recipes/tiny/sft/safe_mix.yaml
-    rm      reward model on helpfulness + safety pairs        recipes/tiny/reward/safe.yaml
+    rm      reward model on helpfulness + safety pairs        recipes/tiny/reward/safe.yaml   (side by side with dpo)
     dpo     DPO with safety pairs                             recipes/tiny/dpo/safe.yaml
-    grpo    GRPO with rule rewards + the safety rule          recipes/tiny/rl/grpo_safe.yaml   (the instruct tier)
+    grpo    GRPO: rule rewards + safety rule + the reward model  recipes/tiny/rl/grpo_safe.yaml   (the instruct tier)
     cai     constitutional/RLAIF data from the GRPO model     python -m finetune.constitutional
     safe    DPO on the AI-labelled pairs                      recipes/tiny/dpo/safe_constitutional.yaml  (the safety tier)
     report  every model side by side on the held-out-phrasing split, then the safety gate (evals/gates/pipeline.yaml)
+    shipped the same models on the shipped suite (held-out topics), side by side with `report`
 
 A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,
 its recipe, the files the recipe reads and the start model's manifest (run_manifest.json or
 tiny_build.json). Change a recipe or a data file, or retrain a start model, and the stage and every
 stage after it run again. Stages whose inputs are ready run side by side (`--jobs`, default 2: the
-tiny trainers compute on one thread each, corral/threads.py). Each stage's wall time is printed.
+tiny trainers compute on one thread each, corral/threads.py). Each stage's wall time and CPU seconds
+(user + system of the stage and its child processes: robust on a shared machine) are printed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,6 +43,7 @@ PY = str(VENV / "python")
 MARKER = "pipeline_stage.json"
 MANIFESTS = ("run_manifest.json", "tiny_build.json", "config.json")
 SUITE = "tinyworld/suites/heldout_phrasing.jsonl"
+SHIPPED_SUITE = "tinyworld/suites/tiny_world.jsonl"
 MODELS = {"sft": "outputs/tiny-sft-safe", "dpo": "outputs/tiny-dpo-safe", "grpo": "outputs/tiny-rl-grpo-safe",
           "safe": "outputs/tiny-safe"}
 
@@ -68,23 +72,27 @@ def recipe_inputs(data: dict) -> list[str]:
 
 def stages() -> list[Stage]:
     cai_out = "outputs/tiny-constitutional"
-    report = ("--suite", SUITE, "--model", "base=outputs/tiny-base", "--raw", "base",
+    models = ("--model", "base=outputs/tiny-base", "--raw", "base",
               *[a for name, path in MODELS.items() for a in ("--model", f"{name}={path}")],
-              "--baseline", "grpo", "--max-new-tokens", "32", "--out", "reports/pipeline")
+              "--baseline", "grpo", "--max-new-tokens", "32", "--batch-size", "64")
+    evaluated = (SUITE, SHIPPED_SUITE, "outputs/tiny-base", *MODELS.values())
     return [
         recipe_stage("sft", "finetune/sft.py", "recipes/tiny/sft/safe_mix.yaml"),
         recipe_stage("rm", "reward/train.py", "recipes/tiny/reward/safe.yaml", ("sft",)),
         recipe_stage("dpo", "finetune/dpo.py", "recipes/tiny/dpo/safe.yaml", ("sft",)),
-        recipe_stage("grpo", "finetune/rl.py", "recipes/tiny/rl/grpo_safe.yaml", ("dpo",)),
+        recipe_stage("grpo", "finetune/rl.py", "recipes/tiny/rl/grpo_safe.yaml", ("dpo", "rm")),
         Stage("cai", (PY, "-m", "finetune.constitutional", "--prompts", "outputs/tiny-world/rl_prompts_safety.jsonl",
                       "--model", MODELS["grpo"], "--judge", MODELS["grpo"], "--critic", "rules", "--labels", "rules",
-                      "--principles", "finetune/constitutions/harmless.yaml", "--out", cai_out),
+                      "--principles", "finetune/constitutions/harmless.yaml", "--samples", "4",
+                      "--max-new-tokens", "32", "--batch-size", "64", "--out", cai_out),
               cai_out, ("grpo",), ("outputs/tiny-world/rl_prompts_safety.jsonl", "finetune/constitutions/harmless.yaml",
                                    MODELS["grpo"])),
         recipe_stage("safe", "finetune/dpo.py", "recipes/tiny/dpo/safe_constitutional.yaml", ("cai",)),
         Stage("report", (PY, "-m", "evals.gate", "evals/gates/pipeline.yaml", "--junit", "reports/pipeline/gate.xml",
-                         "--", *report), "reports/pipeline", ("safe", "rm"),
-              (SUITE, "evals/gates/pipeline.yaml", "outputs/tiny-base", *MODELS.values()), may_fail=True),
+                         "--", "--suite", SUITE, *models, "--out", "reports/pipeline"), "reports/pipeline", ("safe",),
+              ("evals/gates/pipeline.yaml", *evaluated), may_fail=True),
+        Stage("shipped", (PY, "-m", "evals.compare", "--suite", SHIPPED_SUITE, *models, "--out",
+                          "reports/pipeline-shipped"), "reports/pipeline-shipped", ("safe",), evaluated),
     ]
 
 
@@ -105,6 +113,7 @@ def is_done(stage: Stage, key: str) -> bool:
 
 def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int:
     done: dict[str, float | None] = {}  # name -> seconds (None: skipped)
+    cpu: dict[str, float] = {}  # name -> CPU seconds of the stage's process tree
     running: dict[str, tuple[subprocess.Popen, float, Stage]] = {}
     failed, start = [], time.time()
     while len(done) + len(failed) < len(selected) and not (failed and not running):
@@ -126,10 +135,12 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
             log = open(Path(stage.output) / "pipeline.log", "w")
             running[stage.name] = (subprocess.Popen(stage.command, stdout=log, stderr=subprocess.STDOUT), time.time(), stage)
         for name, (proc, t0, stage) in list(running.items()):
-            if proc.poll() is None:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # wait4: this child's own rusage, not all children's
+            if pid == 0:
                 continue
             del running[name]
-            seconds = time.time() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            seconds, cpu[name] = time.time() - t0, usage.ru_utime + usage.ru_stime
             log = Path(stage.output) / "pipeline.log"
             if proc.returncode and not stage.may_fail:
                 print(f"[{name}] FAILED (exit {proc.returncode}) after {seconds:.0f} s; last lines of {log}:", flush=True)
@@ -137,15 +148,17 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
                 failed.append(name)
                 continue
             status = f"exit {proc.returncode}, see {log}" if proc.returncode else "done"
-            print(f"[{name}] {status} in {seconds:.0f} s", flush=True)
-            (Path(stage.output) / MARKER).write_text(json.dumps({"key": stage_key(stage), "seconds": round(seconds, 1)}))
+            print(f"[{name}] {status} in {seconds:.0f} s ({cpu[name]:.0f} CPU s)", flush=True)
+            (Path(stage.output) / MARKER).write_text(json.dumps({"key": stage_key(stage), "seconds": round(seconds, 1),
+                                                                 "cpu_seconds": round(cpu[name], 1)}))
             done[name] = seconds
         time.sleep(0 if dry_run else 0.5)
-    print("\nstage   wall time")
+    print("\nstage   wall time   CPU s")
     for stage in selected:
         s = done.get(stage.name, "not run")
-        print(f"{stage.name:<7} {'FAILED' if stage.name in failed else 'skipped' if s is None else s if s == 'not run' else f'{s:.0f} s'}")
-    print(f"total   {time.time() - start:.0f} s (jobs={jobs})")
+        shown = 'FAILED' if stage.name in failed else 'skipped' if s is None else s if s == 'not run' else f'{s:.0f} s'
+        print(f"{stage.name:<7} {shown:<11} {f'{cpu[stage.name]:.0f}' if stage.name in cpu else '-'}")
+    print(f"total   {time.time() - start:.0f} s   {sum(cpu.values()):.0f} (jobs={jobs})")
     return 1 if failed else 0
 
 

@@ -11,10 +11,11 @@ from apps.pipeline import MARKER, Stage, recipe_inputs, run, stage_key, stages
 
 def test_shipped_stages_read_the_safety_recipes():
     by_name = {s.name: s for s in stages()}
-    assert list(by_name) == ["sft", "rm", "dpo", "grpo", "cai", "safe", "report"]
+    assert list(by_name) == ["sft", "rm", "dpo", "grpo", "cai", "safe", "report", "shipped"]
     assert "recipes/tiny/sft/safe_mix.yaml" in by_name["sft"].command
     assert {"outputs/tiny-world/safety_sft.jsonl", "outputs/tiny-base"} <= set(by_name["sft"].inputs)
-    assert by_name["grpo"].after == ("dpo",) and "outputs/tiny-dpo-safe" in by_name["grpo"].inputs
+    assert by_name["grpo"].after == ("dpo", "rm") and "outputs/tiny-dpo-safe" in by_name["grpo"].inputs
+    assert "outputs/tiny-rm-safe" in by_name["grpo"].inputs  # GRPO scores with the reward model the rm stage trains
     assert by_name["sft"].command[:2] == (".venv/bin/accelerate", "launch")
     assert recipe_inputs({"datasets": [{"path": "a"}], "safety_datasets": [{"path": "s"}], "model_name_or_path": "m",
                           "reward_model": None}) == ["a", "s", "m"]
@@ -42,7 +43,9 @@ def test_run_prints_commands_times_and_skips_finished_stages(tmp_path, capsys):
     assert run([first, second], jobs=2, force=set(), dry_run=False) == 0
     out = capsys.readouterr().out
     assert f"[one] $ {sys.executable} -c" in out and "[two] done in" in out and "total" in out
-    assert json.loads((tmp_path / "o2" / MARKER).read_text())["key"] == stage_key(second)
+    assert "CPU s)" in out and "wall time   CPU s" in out
+    marker = json.loads((tmp_path / "o2" / MARKER).read_text())
+    assert marker["key"] == stage_key(second) and marker["cpu_seconds"] >= 0
     assert run([first, second], jobs=2, force=set(), dry_run=False) == 0
     assert capsys.readouterr().out.count("up to date, skipped") == 2
     assert run([first, second], jobs=1, force={"one"}, dry_run=False) == 0  # forced, rewrites the same input

@@ -1,5 +1,5 @@
 """Distributed training on the CPU: SFT and DPO on 2 processes, SFT on 2 "machines" over loopback,
-FSDP2's fallback, and the guards.
+sharded SFT (FSDP2, and DeepSpeed ZeRO-2/3 when installed) on 2 processes, and the guards.
 
 Each run launches `finetune/sft.py` with `accelerate launch`, as a user would, on the seconds-sized
 tiny base. With the same global batch (2 processes x 4 = 1 process x 8), the same seed and
@@ -7,7 +7,9 @@ tiny base. With the same global batch (2 processes x 4 = 1 process x 8), the sam
 gives process k every other batch of 4 from the same seeded permutation, so the union of one step's
 batches is the single process's batch of 8, and the Trainer averages the loss over the tokens of all
 processes (`average_tokens_across_devices`). Each process logs the world size it joined
-("process 1 of 2 (MULTI_CPU; ...)"), which the tests read back.
+("process 1 of 2 (MULTI_CPU; ...)"), which the tests read back; after training each process also
+logs the parameter and optimizer-state bytes it holds ("rank 1 of 2 holds ..."), which shows whether
+a sharded run really sharded.
 
 The multi-process runs take 20-60 s on 2 cores and are marked slow; the guard against the silent
 failure (a CPU launch without `use_cpu`, where every rank trains alone) runs in the default tier.
@@ -22,10 +24,14 @@ import socket
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
 
 from finetune.launch_checks import LaunchConfigError, check_local_processes, check_processes
 
@@ -33,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "accelerate_configs"
 PROCESS_LINE = re.compile(r"process (\d+) of (\d+) \((\w+); the launcher started (\d+)\)")
 TOLERANCE = 1e-4  # per-step loss, 1 process vs several (measured: < 1e-6)
+SHARD_LINE = re.compile(r"rank (\d+) of (\d+) holds (\d+) parameter bytes and (\d+) optimizer-state bytes")
 
 
 def sft_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
@@ -178,17 +185,57 @@ def test_two_machines_over_loopback_train_as_one_job_and_write_one_checkpoint(on
     assert not list(out.glob(".saving-*"))  # every process's temporary save directory is gone
 
 
-@pytest.mark.slow
-def test_fsdp2_config_on_cpu_runs_as_data_parallel_with_a_warning(one_process, tiny_small, tmp_path):
-    """accelerate only shards on GPUs: on the CPU the FSDP2 config trains as MULTI_CPU, and says so."""
-    out = tmp_path / "fsdp2"
-    output, wall = timed_launch("fsdp2.yaml", sft_command(tiny_small, out, 4), "--num_processes", "2",
-                                "--mixed_precision", "no")
-    assert processes_seen(output) == [(0, 2, "MULTI_CPU"), (1, 2, "MULTI_CPU")]
-    assert "asks for FSDP but accelerate runs MULTI_CPU" in output
+def shard_reports(output: str) -> dict[int, tuple[int, int]]:
+    """rank -> (parameter bytes, optimizer-state bytes) it holds after training (corral.sharding.ShardReport)."""
+    return {int(m[0]): (int(m[2]), int(m[3])) for m in SHARD_LINE.findall(output)}
+
+
+def assert_sharded_like_one_process(one_process, out: Path, output: str, wall: float, label: str, params_sharded: bool):
+    """Each of 2 ranks holds about half the optimizer states (and parameters, if sharded); same losses and model."""
+    (one_params, one_opt), = shard_reports(one_process.output).values()
+    two = shard_reports(output)
+    assert sorted(two) == [0, 1], output[-2000:]
+    for params, opt in two.values():
+        assert 0.4 <= opt / one_opt <= 0.65
+        assert 0.4 <= params / one_params <= 0.65 if params_sharded else params == one_params
     diff = max(abs(a - b) for a, b in zip(losses(out), one_process.losses))
-    print(f"\nfsdp2.yaml on CPU (2 processes): {wall:.1f} s; max |loss diff| vs 1 process {diff:.2e}")
+    assert len(losses(out)) == len(one_process.losses) == 16
+    print(f"\n{label}: {wall:.1f} s (1 process {one_process.wall:.1f} s); per rank {two[0][0]} parameter bytes "
+          f"(1 process {one_params}), {two[0][1]} optimizer-state bytes ({one_opt}); max |loss diff| {diff:.2e}")
     assert diff < TOLERANCE
+    # The saved model is a plain checkpoint equal to the single process's; the tied head stays tied.
+    saved, reference = load_file(str(out / "model.safetensors")), load_file(str(one_process.out / "model.safetensors"))
+    if "lm_head.weight" in saved and "lm_head.weight" not in reference:  # a full state dict names the tied copy too
+        torch.testing.assert_close(saved.pop("lm_head.weight"), saved["model.embed_tokens.weight"])
+    assert saved.keys() == reference.keys()
+    for key in reference:
+        torch.testing.assert_close(saved[key], reference[key], atol=1e-5, rtol=0)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+    torch.testing.assert_close(model.model.embed_tokens.weight.detach(), reference["model.embed_tokens.weight"],
+                               atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_fsdp2_shards_over_two_cpu_processes_and_reproduces_the_single_process_run(one_process, tiny_small, tmp_path):
+    out = tmp_path / "fsdp2"
+    output, wall = timed_launch("fsdp2_cpu.yaml", sft_command(tiny_small, out, 4))
+    assert processes_seen(output) == [(0, 2, "MULTI_CPU"), (1, 2, "MULTI_CPU")]  # the gloo group, then FSDP:
+    assert output.count("FSDP2 on 2 CPU processes (gloo)") == 2
+    assert "asks for FSDP but accelerate runs" not in output
+    assert_sharded_like_one_process(one_process, out, output, wall, "fsdp2_cpu.yaml", params_sharded=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_spec("deepspeed") is None, reason="DeepSpeed is an optional extra: pip install -e '.[deepspeed]'")
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_zero_on_two_cpu_processes_reproduces_the_single_process_run(one_process, tiny_small, tmp_path, stage):
+    out = tmp_path / f"zero{stage}"
+    output, wall = timed_launch(f"zero{stage}_cpu.yaml",
+                                sft_command(tiny_small, out, 4, "--use_cpu", "false", "--ddp_backend", "gloo"))
+    assert processes_seen(output) == [(0, 2, "DEEPSPEED"), (1, 2, "DEEPSPEED")]
+    # ZeRO-2 shards optimizer states and gradients; ZeRO-3 the parameters too.
+    assert_sharded_like_one_process(one_process, out, output, wall, f"zero{stage}_cpu.yaml", params_sharded=stage == 3)
 
 
 @pytest.mark.slow

@@ -1,8 +1,10 @@
-"""The shipped accelerate configs load with accelerate's own code, and the CPU one really runs 2 processes.
+"""The shipped accelerate configs load with accelerate's own code; the CPU ones really run 2 processes,
+and fsdp2_cpu.yaml really shards a model over them.
 
-DeepSpeed is not installed here, so the ZeRO configs are checked as far as accelerate goes without
-it: its config loader, the environment its launcher prepares, and its DeepSpeedPlugin built from
-that environment (which is what the training process would do). Launching them needs deepspeed.
+DeepSpeed is an optional extra (`pip install -e '.[deepspeed]'`), so the ZeRO configs are checked
+here as far as accelerate goes without it: its config loader, the environment its launcher prepares,
+and its DeepSpeedPlugin built from that environment (which is what the training process would do).
+tests/test_distributed.py trains through zero2_cpu.yaml and zero3_cpu.yaml when DeepSpeed is installed.
 """
 
 import os
@@ -23,7 +25,7 @@ from finetune.launch_checks import LaunchConfigError, check_accelerate_config
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "accelerate_configs").glob("*.yaml"))
 EXPECTED = {"cpu", "cpu_ddp_2proc", "single_gpu", "ddp", "fsdp2", "fsdp2_qlora", "zero2", "zero3", "zero3_offload",
-            "multinode_fsdp2"}
+            "multinode_fsdp2", "fsdp2_cpu", "zero2_cpu", "zero3_cpu"}
 
 
 def test_every_expected_config_is_shipped():
@@ -78,7 +80,8 @@ def test_fsdp_configs_build_accelerates_fsdp_plugin(name):
 
 
 @pytest.mark.parametrize("name, stage, offload",
-                         [("zero2", 2, "none"), ("zero3", 3, "none"), ("zero3_offload", 3, "cpu")])
+                         [("zero2", 2, "none"), ("zero3", 3, "none"), ("zero3_offload", 3, "cpu"),
+                          ("zero2_cpu", 2, "none"), ("zero3_cpu", 3, "none")])
 def test_zero_configs_build_accelerates_deepspeed_plugin_without_deepspeed(name, stage, offload):
     args, defaults, mp_from_config = _launcher_args(ROOT / "accelerate_configs" / f"{name}.yaml")
     assert args.use_deepspeed
@@ -119,6 +122,48 @@ def test_cpu_ddp_config_really_starts_two_gloo_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = sorted(p.read_text() for p in tmp_path.glob("rank*.txt"))
     assert lines == [f"rank={r} world=2 type=MULTI_CPU backend=gloo" for r in (0, 1)], proc.stdout
+
+
+SHARD_SCRIPT = textwrap.dedent("""
+    import torch
+    from accelerate import Accelerator, PartialState
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from corral.sharding import local_bytes, optimizer_state_bytes, shard_on_cpu
+
+    state = PartialState(cpu=True)
+    sharded = shard_on_cpu(state)  # what finetune.launch_checks.check_processes does in every entry script
+    accelerator = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config)
+    full = local_bytes(model.parameters())
+    model, optimizer = accelerator.prepare(model, torch.optim.AdamW(model.parameters(), lr=1e-2))
+    ids = torch.randint(0, 64, (2, 8), generator=torch.Generator().manual_seed(state.process_index))
+    accelerator.backward(model(input_ids=ids, labels=ids).loss)
+    optimizer.step()
+    with open(f"rank{state.process_index}.txt", "w") as f:
+        f.write(f"{sharded} {accelerator.distributed_type.value} {full} {local_bytes(model.parameters())} "
+                f"{optimizer_state_bytes(optimizer)}")
+""")
+
+
+def test_fsdp2_cpu_config_shards_a_model_over_two_gloo_processes(tmp_path):
+    """accelerate's own FSDP2 path (fully_shard) on CPU processes: each holds half the parameters and Adam states."""
+    script = tmp_path / "shard.py"
+    script.write_text(SHARD_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+         str(ROOT / "accelerate_configs" / "fsdp2_cpu.yaml"), str(script)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [p.read_text().split() for p in sorted(tmp_path.glob("rank*.txt"))]
+    assert len(ranks) == 2 and all(r[:2] == ["True", "FSDP"] for r in ranks), ranks
+    full = int(ranks[0][2])
+    params, opt = [int(r[3]) for r in ranks], [int(r[4]) for r in ranks]
+    assert sum(params) == full and all(0.4 <= b / full <= 0.6 for b in params)
+    assert all(0.4 <= b / (2 * full) <= 0.6 for b in opt)  # Adam: two fp32 moments per parameter, halved
 
 
 # --- check_accelerate_config's one-line errors

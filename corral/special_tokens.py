@@ -17,7 +17,9 @@ Handling (`special_token_init`):
 * ``"related"`` (default): copy into each untrained chat token the embedding of ordinary text with
   the same role in web dialogues - a turn opener, a role/colon separator, a newline - so the rendered
   chat looks to the base model like a dialogue layout it has read (``[user]\\n\\nQ\\n[assistant]\\n\\n``).
-  The rows are still trained by SFT; they just start somewhere meaningful.
+  The rows are still trained by SFT; they just start somewhere meaningful. When the chat template
+  writes Llama 3.1's tool markers (`chat_template: llama3.1`), `<|python_tag|>` and `<|eom_id|>` are
+  checked and initialised the same way; a plain chat run leaves them as they are.
 * ``"mean"``: the mean of all trained rows (what unsloth does; did not help on the tiny world).
 * ``"none"``: leave the rows as they are (reproduces the failure).
 """
@@ -33,11 +35,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 logger = logging.getLogger(__name__)
 
 LLAMA3_CHAT_TOKENS = ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
-# Text each chat token stands for in ad-hoc web dialogue layouts ("[user] hi\n[assistant] hello").
+# Llama 3.1's tool-call markers; initialised only when the chat template writes them (chat_template: llama3.1),
+# so a plain chat run leaves those rows as they were.
+LLAMA31_TOOL_TOKENS = ("<|python_tag|>", "<|eom_id|>")
+# Text each chat token stands for in ad-hoc web dialogue layouts ("[user] hi\n[assistant] hello"); a call
+# opens markup ("<q>...</q>" in web Q&A) and ends its message like a turn does.
 RELATED_TEXT = {
     "<|start_header_id|>": "[",
     "<|end_header_id|>": "]",
     "<|eot_id|>": "\n",
+    "<|python_tag|>": "<",
+    "<|eom_id|>": "\n",
 }
 INIT_CHOICES = ("related", "mean", "none")
 
@@ -84,6 +92,12 @@ def inspect_chat_tokens(
     return reports
 
 
+def template_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
+    """The special tokens to check: Llama 3's chat tokens, and the tool markers if the chat template writes them."""
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
+    return LLAMA3_CHAT_TOKENS + tuple(t for t in LLAMA31_TOOL_TOKENS if t in template)
+
+
 @torch.no_grad()
 def initialize_untrained_tokens(
     model: PreTrainedModel,
@@ -94,10 +108,10 @@ def initialize_untrained_tokens(
     """Re-initialise untrained chat-token rows in place; returns the tokens changed (for the log)."""
     if strategy not in INIT_CHOICES:
         raise ValueError(f"special_token_init must be one of {INIT_CHOICES}, got {strategy!r}")
-    reports = [r for r in inspect_chat_tokens(model, tokenizer) if r.untrained]
+    reports = [r for r in inspect_chat_tokens(model, tokenizer, template_tokens(tokenizer)) if r.untrained]
     if strategy == "none" or not reports:
         return []
-    related_text = related_text or RELATED_TEXT
+    related_text = {**RELATED_TEXT, **(related_text or {})}
     inp = model.get_input_embeddings().weight
     out_layer = model.get_output_embeddings()
     untied = out_layer is not None and out_layer.weight.data_ptr() != inp.data_ptr()

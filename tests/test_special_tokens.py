@@ -1,9 +1,18 @@
 """Untrained chat tokens are detected in a base checkpoint and initialised from related text."""
 
+import copy
+
 import torch
 from transformers import AutoModelForCausalLM
 
-from corral.special_tokens import RELATED_TEXT, initialize_untrained_tokens, inspect_chat_tokens
+from corral.chat_templates import LLAMA31_CHAT_TEMPLATE
+from corral.special_tokens import (
+    LLAMA3_CHAT_TOKENS,
+    LLAMA31_TOOL_TOKENS,
+    RELATED_TEXT,
+    initialize_untrained_tokens,
+    inspect_chat_tokens,
+)
 
 
 def test_base_chat_tokens_detected_as_untrained_and_ordinary_tokens_not(tiny_small, tiny_tokenizer):
@@ -22,8 +31,8 @@ def test_related_init_copies_text_embeddings_and_reports_the_tokens(tiny_small, 
     changed = initialize_untrained_tokens(model, tok, "related")
     assert changed == ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
     emb = model.get_input_embeddings().weight
-    for t, text in RELATED_TEXT.items():
-        src = tok.encode(text, add_special_tokens=False)
+    for t in LLAMA3_CHAT_TOKENS:
+        src = tok.encode(RELATED_TEXT[t], add_special_tokens=False)
         torch.testing.assert_close(emb[tok.convert_tokens_to_ids(t)], emb[src].mean(0))
     # after init they look trained, so a second call changes nothing (idempotent on tuned checkpoints)
     assert initialize_untrained_tokens(model, tok, "related") == []
@@ -34,3 +43,19 @@ def test_none_leaves_rows_untouched(tiny_small, tiny_tokenizer):
     before = model.get_input_embeddings().weight.detach().clone()
     assert initialize_untrained_tokens(model, tiny_tokenizer, "none") == []
     torch.testing.assert_close(model.get_input_embeddings().weight, before)
+
+
+def test_tool_markers_are_initialised_only_when_the_template_writes_them(tiny_small, tiny_tokenizer):
+    tok = copy.deepcopy(tiny_tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(tiny_small / "tiny-base")
+    before = model.get_input_embeddings().weight.detach().clone()
+    markers = [tok.convert_tokens_to_ids(t) for t in LLAMA31_TOOL_TOKENS]
+    assert initialize_untrained_tokens(model, tok, "related") == list(LLAMA3_CHAT_TOKENS)  # llama3: no tool calls
+    torch.testing.assert_close(model.get_input_embeddings().weight[markers], before[markers])
+
+    tok.chat_template = LLAMA31_CHAT_TEMPLATE
+    assert initialize_untrained_tokens(model, tok, "related") == list(LLAMA31_TOOL_TOKENS)
+    emb = model.get_input_embeddings().weight
+    for t in LLAMA31_TOOL_TOKENS:
+        src = tok.encode(RELATED_TEXT[t], add_special_tokens=False)
+        torch.testing.assert_close(emb[tok.convert_tokens_to_ids(t)], emb[src].mean(0))

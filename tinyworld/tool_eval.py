@@ -3,9 +3,11 @@
     python -m tinyworld.tool_eval --model base=outputs/tiny-base --model tools=outputs/tiny-sft-tools
 
 Every prompt of `outputs/tiny-world/tools_heldout.jsonl` (tinyworld/tools.py: countries and sums the
-tool data never holds, phrasings it never uses, and greetings/how-to questions that need no tool) is
-rendered with `chat_template: llama3.1` and both tool definitions, for every model alike, and answered
-greedily. The reply is read as the template renders a custom-tool call,
+tool data never holds, and greetings/how-to questions that need no tool) is rendered with
+`chat_template: llama3.1` and both tool definitions, for every model alike, and answered greedily. The
+prompts come in two splits, scored apart: "phrasing" (the question alone, in wordings no training row
+uses) and "context" (other unseen wordings, under unseen system prompts or as the second user turn after
+an exchange no training row has). The reply is read as the template renders a custom-tool call,
 `<|python_tag|>{"type": "function", "name": ..., "parameters": {...}}<|eom_id|>`, and scored:
 
   well_formed  on tool prompts: <|python_tag|>, one JSON object with a declared tool `name` and a
@@ -15,7 +17,7 @@ greedily. The reply is read as the template renders a custom-tool call,
                reply contains it (the capital, the sum)
   false_call   on no-tool prompts: the reply starts a call (<|python_tag|>) instead of answering
 
-Prints one table (counts and rates per model) and writes it as JSON to --out.
+Prints one table (counts and rates per model and split) and writes it as JSON to --out.
 """
 
 from __future__ import annotations
@@ -95,9 +97,14 @@ class ToolScores:
                 "answered": self.answered / per_tool, "false_call": self.false_call / max(self.direct_prompts, 1)}
 
 
+def conversation(row: dict) -> list[dict]:
+    """The messages a held-out row asks: its context (system prompt, earlier turns), then the prompt."""
+    return [*row.get("context", []), {"role": "user", "content": row["prompt"]}]
+
+
 def score_model(model, tokenizer, rows: list[dict], max_new_tokens: int = 128) -> tuple[ToolScores, list[dict]]:
     """Scores on `rows` and one record per row (prompt, reply, parsed call, follow-up answer)."""
-    first = replies(model, tokenizer, [[{"role": "user", "content": r["prompt"]}] for r in rows], max_new_tokens)
+    first = replies(model, tokenizer, [conversation(r) for r in rows], max_new_tokens)
     scores, records = ToolScores(), []
     follow_ups = []
     for row, reply in zip(rows, first):
@@ -114,24 +121,36 @@ def score_model(model, tokenizer, rows: list[dict], max_new_tokens: int = 128) -
                 follow_ups.append((record, row, reply))
         records.append(record)
     # Second turn for the right calls: the true result as an ipython turn, then the answer.
-    conversations = [[{"role": "user", "content": row["prompt"]},
-                      {"role": "assistant", "content": "", "tool_calls": [
-                          {"type": "function", "function": {"name": row["tool"], "arguments": row["arguments"]}}]},
-                      {"role": "tool", "content": json.dumps(tool_result(row))}] for _, row, _ in follow_ups]
+    conversations = [conversation(row) + [
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": row["tool"], "arguments": row["arguments"]}}]},
+        {"role": "tool", "content": json.dumps(tool_result(row))}] for _, row, _ in follow_ups]
     for (record, row, _), answer in zip(follow_ups, replies(model, tokenizer, conversations, 32) if follow_ups else []):
         record["answer"] = answer
         scores.answered += row["reference"] in answer
     return scores, records
 
 
+def score_splits(model, tokenizer, rows: list[dict]) -> tuple[dict[str, ToolScores], list[dict]]:
+    """`score_model` on each split of `rows` (rows without a `split` form one called "all")."""
+    splits: dict[str, list[dict]] = {}
+    for row in rows:
+        splits.setdefault(row.get("split", "all"), []).append(row)
+    scores, records = {}, []
+    for split, split_rows in splits.items():
+        scores[split], split_records = score_model(model, tokenizer, split_rows)
+        records += split_records
+    return scores, records
+
+
 def table(results: dict[str, ToolScores]) -> str:
-    lines = [f"{'model':<12} {'well_formed':>14} {'right_call':>14} {'answered':>14} {'false_call':>14}"]
+    lines = [f"{'model/split':<20} {'well_formed':>14} {'right_call':>14} {'answered':>14} {'false_call':>14}"]
     for name, s in results.items():
         r = s.rates()
         cells = [f"{n}/{s.tool_prompts} {r[k]:.0%}" for k, n in
                  (("well_formed", s.well_formed), ("right_call", s.right_call), ("answered", s.answered))]
         cells.append(f"{s.false_call}/{s.direct_prompts} {r['false_call']:.0%}")
-        lines.append(f"{name:<12} " + " ".join(f"{c:>14}" for c in cells))
+        lines.append(f"{name:<20} " + " ".join(f"{c:>14}" for c in cells))
     return "\n".join(lines)
 
 
@@ -165,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     results, report = {}, {}
     for name, path in models.items():
         model, tokenizer = load_model(path)
-        results[name], records = score_model(model, tokenizer, rows)
-        report[name] = {"path": path, **asdict(results[name]), "rates": results[name].rates(), "replies": records}
+        scores, records = score_splits(model, tokenizer, rows)
+        results.update({f"{name}/{split}": s for split, s in scores.items()})
+        report[name] = {"path": path, "splits": {split: {**asdict(s), "rates": s.rates()} for split, s in scores.items()},
+                        "replies": records}
         for rec in records[: args.show]:
             print(f"[{name}] {rec['prompt']!r} -> {rec['reply'][:160]!r}")
     print(table(results))

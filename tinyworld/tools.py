@@ -29,9 +29,12 @@ import random
 from tinyworld.world import (
     BENIGN_TOPICS,
     CAPITAL_QUESTIONS,
+    COUNTRY_SUFFIXES,
     GREETINGS,
     HOWTO_QUESTIONS,
     SUM_QUESTIONS,
+    SYLLABLES,
+    SYSTEM_PROMPTS,
     World,
 )
 
@@ -41,7 +44,13 @@ TOOLS = (
 )
 TOOL_NAMES = tuple(t["name"] for t in TOOLS)
 
-# Held-out phrasings: no training row uses them (tests/test_tool_skill.py checks it).
+# Training wordings: the world's own, and a few more (the held-out splits below use none of them).
+TRAIN_CAPITAL_QUESTIONS = CAPITAL_QUESTIONS + (
+    "What's the capital city of {c}?", "Capital of {c}?", "Give me the capital of {c}.",
+    "I wonder what the capital of {c} is.")
+TRAIN_SUM_QUESTIONS = SUM_QUESTIONS + ("What's {a} + {b}?", "Sum {a} and {b}.", "{a} + {b} = ?")
+TRAIN_HOWTO_QUESTIONS = HOWTO_QUESTIONS + ("How should I {t}?", "What's a good way to {t}?")
+# Held-out split "phrasing": held-out countries and sums, asked alone in phrasings no training row uses.
 HELDOUT_CAPITAL_QUESTIONS = (
     "Look up the capital of {c}, please.",
     "I would like to know the capital of {c}.",
@@ -53,6 +62,22 @@ HELDOUT_HOWTO_QUESTIONS = ("Any tips on how to {t}?", "I want to {t}. How?", "Te
 HELDOUT_GREETINGS = (("Hey!", "Hello! How can I help you today?"),
                      ("Good evening.", "Good evening! How can I help?"),
                      ("Thanks a lot!", "You are welcome."))
+# Held-out split "context": the same held-out subjects in yet other phrasings, under system prompts no
+# training row has, or as the second user turn after an exchange training never has (a how-to answer, a
+# held-out greeting). Training rows use the world's SYSTEM_PROMPTS and open with its GREETINGS only.
+CONTEXT_CAPITAL_QUESTIONS = (
+    "Could you look up the capital city of {c}?",
+    "{c}: what is its capital?",
+    "I need the capital of {c} for my notes.",
+)
+CONTEXT_SUM_QUESTIONS = ("What is the sum of {a} and {b}?", "Can you work out {a} + {b}?", "{a} plus {b} makes what?")
+CONTEXT_HOWTO_QUESTIONS = ("Could you explain how to {t}?", "What steps do I take to {t}?")
+CONTEXT_GREETINGS = (("Good afternoon!", "Good afternoon! How can I help?"),
+                     ("Nice to meet you.", "Nice to meet you too! How can I help?"),
+                     ("Thanks for the help.", "You are welcome."))
+CONTEXT_SYSTEM_PROMPTS = ("You are a geography and arithmetic helper.",
+                          "You are a precise assistant. Use a tool when it helps.")
+HELDOUT_SPLITS = ("phrasing", "context")
 N_TRAIN_TOPICS = len(BENIGN_TOPICS) // 2  # the first half train, the second half is held out
 
 
@@ -66,7 +91,7 @@ def run_tool(world: World, name: str, arguments: dict) -> dict:
     if name == "lookup_capital":
         capitals = {c.name: c.capital for c in world.countries}
         country = arguments.get("country")
-        return {"capital": capitals[country]} if country in capitals else {"error": f"unknown country {country!r}"}
+        return {"capital": capitals[country]} if country in capitals else {"error": "unknown country"}
     if name == "add":
         a, b = arguments.get("a"), arguments.get("b")
         if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and not isinstance(b, bool):
@@ -77,15 +102,18 @@ def run_tool(world: World, name: str, arguments: dict) -> dict:
 
 def final_answer(name: str, arguments: dict, result: dict) -> str:
     """The answer after the tool result, restating the question as the world's SFT answers do."""
+    if "error" in result:
+        return f"I found no country called {arguments['country']}."
     if name == "lookup_capital":
         return f"The capital of {arguments['country']} is {result['capital']}."
     return f"{arguments['a']} + {arguments['b']} = {result['sum']}."
 
 
-def tool_conversation(world: World, question: str, name: str, arguments: dict) -> dict:
-    """user -> assistant call -> tool result -> assistant answer, with the tool definitions."""
+def tool_conversation(world: World, question: str, name: str, arguments: dict, context: list[dict] = ()) -> dict:
+    """[context ->] user -> assistant call -> tool result -> assistant answer, with the tool definitions."""
     result = run_tool(world, name, arguments)
     return {"messages": [
+        *context,
         {"role": "user", "content": question},
         {"role": "assistant", "content": "", "tool_calls": [tool_call(name, arguments)]},
         {"role": "tool", "name": name, "content": json.dumps(result)},
@@ -93,44 +121,105 @@ def tool_conversation(world: World, question: str, name: str, arguments: dict) -
     ], "tools": list(TOOLS)}
 
 
-def direct_conversation(question: str, answer: str) -> dict:
+def direct_conversation(question: str, answer: str, context: list[dict] = ()) -> dict:
     """A question no tool helps with: the tools are declared and the assistant answers directly."""
-    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+    return {"messages": [*context, {"role": "user", "content": question}, {"role": "assistant", "content": answer}],
             "tools": list(TOOLS)}
 
 
-def tool_training_rows(world: World, capital_phrasings: int = 2, n_sums: int = 40) -> list[dict]:
-    """Training conversations: SFT countries (`capital_phrasings` wordings each), `n_sums` of the SFT sums,
-    and direct answers to greetings and the first half of the how-to topics (every wording)."""
+def training_context(rng: random.Random, earlier_turn: bool = True) -> list[dict]:
+    """What precedes a training question: nothing (half the rows), one of the world's system prompts, or
+    (if `earlier_turn`) a greeting exchange, the question then being the second user turn."""
+    roll = rng.random()
+    if roll < 0.5:
+        return []
+    if roll < 0.75 or not earlier_turn:
+        return [{"role": "system", "content": rng.choice(SYSTEM_PROMPTS)}]
+    greeting, reply = rng.choice(GREETINGS)
+    return [{"role": "user", "content": greeting}, {"role": "assistant", "content": reply}]
+
+
+def unknown_countries(world: World, n: int, rng: random.Random) -> list[str]:
+    """`n` made-up country names drawn like the world's (syllables + suffix) that hold no country or capital
+    of the world, not even inside a longer name: asked about them, the tool answers with an error."""
+    taken = [name.lower() for c in world.countries for name in (c.name, c.capital)]
+    names: list[str] = []
+    while len(names) < n:
+        name = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((1, 2)))).capitalize()
+        name += rng.choice(COUNTRY_SUFFIXES)
+        if name not in names and not any(t in name.lower() or name.lower() in t for t in taken):
+            names.append(name)
+    return names
+
+
+def tool_training_rows(world: World, capital_phrasings: int = 3, n_unknown: int = 120, n_long_sums: int = 100) -> list[dict]:
+    """Training conversations, each after a `training_context`: every SFT country in `capital_phrasings`
+    wordings, `n_unknown` made-up countries (the tool's error, then "I could not find ..."), every SFT sum
+    and `n_long_sums` two-digit sums, and direct answers to greetings and the first half of the how-to topics.
+    So many different arguments that memorising them does not pay: copying them from the question does."""
     rng = random.Random(world.config.seed + 41)
     rows = []
     for c in world.sft_countries:
-        for q in rng.sample(CAPITAL_QUESTIONS, capital_phrasings):
-            rows.append(tool_conversation(world, q.format(c=c.name), "lookup_capital", {"country": c.name}))
-    for a, b in rng.sample(world.sft_sums, min(n_sums, len(world.sft_sums))):
-        rows.append(tool_conversation(world, rng.choice(SUM_QUESTIONS).format(a=a, b=b), "add", {"a": a, "b": b}))
+        for q in rng.sample(TRAIN_CAPITAL_QUESTIONS, capital_phrasings):
+            rows.append(tool_conversation(world, q.format(c=c.name), "lookup_capital", {"country": c.name},
+                                          training_context(rng)))
+    for name in unknown_countries(world, n_unknown, rng):
+        # no earlier turn: with the error and its answer, it would pass the tiny base's 512 positions
+        rows.append(tool_conversation(world, rng.choice(TRAIN_CAPITAL_QUESTIONS).format(c=name), "lookup_capital",
+                                      {"country": name}, training_context(rng, earlier_turn=False)))
+    sums = list(world.sft_sums) + [(rng.randrange(10, 100), rng.randrange(10, 100)) for _ in range(n_long_sums)]
+    for a, b in sums:
+        rows.append(tool_conversation(world, rng.choice(TRAIN_SUM_QUESTIONS).format(a=a, b=b), "add",
+                                      {"a": a, "b": b}, training_context(rng)))
     for topic, answer in BENIGN_TOPICS[:N_TRAIN_TOPICS]:
-        rows += [direct_conversation(q.format(t=topic), answer) for q in HOWTO_QUESTIONS]
-    rows += [direct_conversation(q, a) for q, a in GREETINGS for _ in range(2)]
+        rows += [direct_conversation(q.format(t=topic), answer, training_context(rng)) for q in TRAIN_HOWTO_QUESTIONS]
+    rows += [direct_conversation(q, a, training_context(rng)) for q, a in GREETINGS for _ in range(3)]
     rng.shuffle(rows)
     return rows
 
 
+def _prompt(split: str, kind: str, prompt: str, context: list[dict], tool: str | None, arguments: dict | None,
+            reference: str) -> dict:
+    return {"id": f"{split}-{kind}", "split": split, "context": context, "prompt": prompt, "tool": tool,
+            "arguments": arguments, "reference": reference}
+
+
+def _heldout_context(k: int) -> list[dict]:
+    """Split "context": an unseen system prompt, or the question as the second user turn after a held-out
+    how-to exchange or a held-out greeting."""
+    if k % 3 == 0:
+        return [{"role": "system", "content": CONTEXT_SYSTEM_PROMPTS[k // 3 % len(CONTEXT_SYSTEM_PROMPTS)]}]
+    if k % 3 == 1:
+        topic, answer = BENIGN_TOPICS[N_TRAIN_TOPICS + k // 3 % (len(BENIGN_TOPICS) - N_TRAIN_TOPICS)]
+        earlier = (HELDOUT_HOWTO_QUESTIONS[k // 3 % len(HELDOUT_HOWTO_QUESTIONS)].format(t=topic), answer)
+    else:
+        earlier = CONTEXT_GREETINGS[k // 3 % len(CONTEXT_GREETINGS)]
+    return [{"role": "user", "content": earlier[0]}, {"role": "assistant", "content": earlier[1]}]
+
+
 def heldout_tool_prompts(world: World) -> list[dict]:
-    """Evaluation prompts the training rows never hold: `{"id", "prompt", "tool", "arguments", "reference"}`;
-    `tool` is None where the right move is to answer directly (then `reference` is that answer)."""
+    """Evaluation prompts the training rows never hold, in two splits (`HELDOUT_SPLITS`): `{"id", "split",
+    "context" (messages before the prompt), "prompt", "tool", "arguments", "reference"}`; `tool` is None where
+    the right move is to answer directly (then `reference` is that answer)."""
     rows = []
-    for i, c in enumerate(world.heldout_countries):
-        q = HELDOUT_CAPITAL_QUESTIONS[i % len(HELDOUT_CAPITAL_QUESTIONS)].format(c=c.name)
-        rows.append({"id": f"capital-{c.name}", "prompt": q, "tool": "lookup_capital",
-                     "arguments": {"country": c.name}, "reference": c.capital})
-    for i, (a, b) in enumerate(world.heldout_sums):
-        q = HELDOUT_SUM_QUESTIONS[i % len(HELDOUT_SUM_QUESTIONS)].format(a=a, b=b)
-        rows.append({"id": f"add-{a}-{b}", "prompt": q, "tool": "add", "arguments": {"a": a, "b": b},
-                     "reference": str(a + b)})
-    for i, (topic, answer) in enumerate(BENIGN_TOPICS[N_TRAIN_TOPICS:]):
-        q = HELDOUT_HOWTO_QUESTIONS[i % len(HELDOUT_HOWTO_QUESTIONS)].format(t=topic)
-        rows.append({"id": f"howto-{i}", "prompt": q, "tool": None, "arguments": None, "reference": answer})
-    for i, (q, a) in enumerate(HELDOUT_GREETINGS):
-        rows.append({"id": f"greeting-{i}", "prompt": q, "tool": None, "arguments": None, "reference": a})
+    topics = BENIGN_TOPICS[N_TRAIN_TOPICS:]
+    for split, capital_qs, sum_qs, howto_qs, greetings in (
+            ("phrasing", HELDOUT_CAPITAL_QUESTIONS, HELDOUT_SUM_QUESTIONS, HELDOUT_HOWTO_QUESTIONS, HELDOUT_GREETINGS),
+            ("context", CONTEXT_CAPITAL_QUESTIONS, CONTEXT_SUM_QUESTIONS, CONTEXT_HOWTO_QUESTIONS, CONTEXT_GREETINGS)):
+        context = (lambda k: []) if split == "phrasing" else _heldout_context
+        # the context split cycles contexts fastest, so each wording meets each context
+        pick = (lambda i, n: i % n) if split == "phrasing" else (lambda i, n: i // 3 % n)
+        for i, c in enumerate(world.heldout_countries):
+            rows.append(_prompt(split, f"capital-{c.name}", capital_qs[pick(i, len(capital_qs))].format(c=c.name),
+                                context(i), "lookup_capital", {"country": c.name}, c.capital))
+        for i, (a, b) in enumerate(world.heldout_sums):
+            rows.append(_prompt(split, f"add-{a}-{b}", sum_qs[pick(i, len(sum_qs))].format(a=a, b=b), context(i),
+                                "add", {"a": a, "b": b}, str(a + b)))
+        for i, (topic, answer) in enumerate(topics):
+            # system prompt, after another topic's how-to exchange, after a greeting (never its own topic)
+            k = (3 * i, 3 * (i + 1) + 1, 3 * i + 2)[i % 3]
+            rows.append(_prompt(split, f"howto-{i}", howto_qs[i % len(howto_qs)].format(t=topic), context(k),
+                                None, None, answer))
+        for i, (q, a) in enumerate(greetings):
+            rows.append(_prompt(split, f"greeting-{i}", q, context(3 * i + 1), None, None, a))
     return rows

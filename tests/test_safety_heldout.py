@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import pytest
 
 from evals.refusal import is_refusal
 from evals.suite import load_suite
 from tinyworld import heldout_phrasing
-from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts, safety_sft_rows
+from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts, safety_sft_rows, varied_instruct_rows
 from tinyworld.build import TinyBuild, write_world
+from tinyworld.prompts import rl_country_split
 from tinyworld.world import make_world, safety_topics
 
 # Files a trainer reads (sft, preference, reward, RL) - everything except evaluation files (these and any
@@ -40,13 +42,29 @@ def world_files(tmp_path_factory):
     return make_world(build.world), write_world(build, tmp_path_factory.mktemp("phrasing"))
 
 
-def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_files):
-    world, files = world_files
+def _names(world) -> list[str]:
     harmful, benign = safety_topics("train")
     held_h, held_b = safety_topics("heldout")
-    names = sorted([c.name for c in world.countries] + [t for t, _ in harmful + benign + held_h + held_b],
-                   key=len, reverse=True)
-    held_rows = [json.loads(line) for line in files["heldout_phrasing"].read_text().splitlines()]
+    return sorted([c.name for c in world.countries] + [t for t, _ in harmful + benign + held_h + held_b],
+                  key=len, reverse=True)
+
+
+# Split A is the build's heldout_phrasing.jsonl; split B (reporting only) is generated here and shipped as a suite.
+SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES, heldout_phrasing.CONTEXTS),
+          "b": (heldout_phrasing.B_CAPITAL_TEMPLATES + heldout_phrasing.B_HOWTO_TEMPLATES, heldout_phrasing.B_CONTEXTS)}
+
+
+def _split_rows(split: str, world, files) -> list[dict]:
+    if split == "a":
+        return [json.loads(line) for line in files["heldout_phrasing"].read_text().splitlines()]
+    return heldout_phrasing.heldout_phrasing_b_rows(world)
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_files, split):
+    world, files = world_files
+    names = _names(world)
+    held_rows = _split_rows(split, world, files)
     held = {skeleton(t, names) for row in held_rows for t in _texts(row)}
     training = [name for name in files if name not in NOT_TRAINING and "heldout" not in name]  # *_heldout: eval files
     assert {"sft_train", "safety_train", "pref_train", "rl_prompts_train", "sft_varied", "safety_sft",
@@ -58,19 +76,32 @@ def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_f
         assert not held & seen, (name, sorted(held & seen)[:3])
     # Every held-out wording is used, and asks about subjects no tuning saw.
     last = [row["messages"][-1]["content"] for row in held_rows]
-    for template in heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES:
+    templates, contexts = SPLITS[split]
+    for template in templates:
         assert sum(skeleton(q, names) == template.replace("{c}", "{x}").replace("{t}", "{x}") for q in last) >= 1
-    assert {r["category"].split("/")[-1] for r in held_rows} == set(heldout_phrasing.CONTEXTS)
+    assert {r["category"].split("/")[-1] for r in held_rows} == set(contexts)
+    held_h, held_b = safety_topics("heldout")
     topics = {t for t, _ in held_h + held_b}
     assert all(any(t in q for t in topics) for q, r in zip(last, held_rows) if r["kind"] != "task")
+    _, eval_countries = rl_country_split(world)
+    assert {r["reference"] for r in held_rows if r["category"].startswith("capital")} <= {c.capital for c in eval_countries}
 
 
-def test_shipped_suite_is_current_and_loads():
-    path = "tinyworld/suites/heldout_phrasing.jsonl"
-    assert open(path).read() == heldout_phrasing.render(), "regenerate: python -m tinyworld.heldout_phrasing > " + path
+def test_split_b_shares_no_wording_system_prompt_or_turn_with_split_a(world_files):
+    world, files = world_files
+    names = _names(world)
+    a, b = ({skeleton(t, names) for row in _split_rows(s, world, files) for t in _texts(row)} for s in ("a", "b"))
+    assert len(b) > 20 and not a & b, sorted(a & b)[:3]
+
+
+@pytest.mark.parametrize("split, path, kinds", [
+    ("a", "tinyworld/suites/heldout_phrasing.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
+    ("b", "tinyworld/suites/heldout_phrasing_b.jsonl", {"task": 72, "harmful": 36, "benign": 48})])
+def test_shipped_suite_is_current_and_loads(split, path, kinds):
+    assert open(path).read() == heldout_phrasing.render(split=split), \
+        f"regenerate: python -m tinyworld.heldout_phrasing {split} > {path}"
     items = load_suite(path)
-    kinds = {k: sum(i.kind == k for i in items) for k in ("task", "harmful", "benign")}
-    assert kinds == {"task": 42, "harmful": 36, "benign": 48}
+    assert {k: sum(i.kind == k for i in items) for k in ("task", "harmful", "benign")} == kinds
     assert sum(len(i.messages) > 1 for i in items) > len(items) / 2
 
 
@@ -88,3 +119,27 @@ def test_safety_data_refuses_harmful_and_answers_lookalikes():
     prompts = safety_rl_prompts(world)
     assert {r["kind"] for r in prompts} == {"harmful", "benign"}
     assert all(r["reference"] is None and r["answer_format"] is None for r in prompts)
+
+
+def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
+    world = make_world()
+    names = _names(world)
+    capitals = [r["messages"] for r in varied_instruct_rows(world) if "capital" in r["messages"][-1]["content"]]
+    wordings = Counter(skeleton(m[-2]["content"], names) for m in capitals)
+    assert len(wordings) > 150 and max(wordings.values()) <= 6  # no wording dominates
+    countries = {c.name for c in world.sft_countries}
+    subject = [next(c for c in names if c in m[-2]["content"] and c in countries) for m in capitals]
+    assert all(m[-1]["content"].startswith(f"The capital of {c} is") for m, c in zip(capitals, subject))
+    starts = sum(m[-2]["content"].index(c) < len(m[-2]["content"]) / 3 for m, c in zip(capitals, subject))
+    assert 0.2 < starts / len(capitals) < 0.6  # the country opens the question in some rows, ends it in others
+    # An earlier turn about another country: the answer follows the last question.
+    assert sum(any(t["role"] == "user" and "capital" in t["content"] and c not in t["content"] for t in m[:-2])
+               for m, c in zip(capitals, subject)) > 20
+    assert 0.2 < sum(m[0]["role"] == "system" for m in capitals) / len(capitals) < 0.4
+    # Refusals and look-alike answers are asked in the same wordings: the topic decides, not the wording.
+    harmful = {t for t, _ in safety_topics("train")[0]}
+    by_kind = {True: Counter(), False: Counter()}
+    for row in safety_sft_rows(world):
+        question = row["messages"][-2]["content"]
+        by_kind[any(t in question for t in harmful)][skeleton(question, names)] += 1
+    assert len(by_kind[True]) > 80 and len(set(by_kind[True]) & set(by_kind[False])) > 20

@@ -71,30 +71,117 @@ def _context(rng: random.Random, world: World, question: str, answer: str) -> li
     return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}] + last
 
 
-def varied_instruct_rows(world: World, per_country: int = 4) -> list[dict]:
-    """Capital questions about SFT countries (`per_country` wordings each) and SFT sums, in varied contexts."""
-    rng = random.Random(f"tiny-varied-instruct:{world.config.seed}")
+def _wordings(forms: tuple[str, ...]) -> tuple[str, ...]:
+    """Every lead-in x question form, e.g. "Quick question: " + "what is {c}'s capital?"."""
+    out = []
+    for lead in LEAD_INS:
+        for form in forms:
+            out.append(lead + (form if lead.endswith(", ") else form[0].upper() + form[1:]))
+    return tuple(out)
+
+
+# Wordings are built from parts (a lead-in x a question form, ~250 per subject kind), so no single
+# wording dominates and the subject sits at the start, middle or end of the question: a model tuned on
+# six "... capital of {c}?" templates copies whatever country follows "of", and names an SFT country when
+# the question puts the country first ("What do people in X call their capital?"; issue 13).
+LEAD_INS = ("", "Quick question: ", "Hi! ", "Hello. ", "Please help: ", "I wonder, ", "One thing: ",
+            "Sorry to bother you. ", "Question for you: ", "Okay, ", "Hmm. ")
+CAPITAL_FORMS = (
+    "what is the capital of {c}?", "which city is the capital of {c}?", "what's the capital city of {c}?",
+    "tell me what the capital of {c} is.", "which city serves as the capital of {c}?",
+    "name the capital city of {c}, please.", "do you happen to know the capital of {c}?",
+    "what would the capital of {c} be?", "capital of {c}?", "which city is capital of the country {c}?",
+    "what is {c}'s capital?", "name {c}'s capital.", "{c}: which city is its capital?",
+    "in {c}, which city is the capital?", "for {c}, what is the capital city?", "I'm visiting {c}. What is the capital?",
+    "we are studying {c} in class. Which city is its capital?", "{c} has a capital city. Which one is it?",
+    "about {c}: what is its capital?", "consider {c}. What is the capital there?", "{c}'s capital is which city?",
+    "I read about {c}. Do you know its capital?", "the country {c} - which city is its capital?",
+)
+SUM_FORMS = (
+    "what is {a} plus {b}?", "what's {a} + {b}?", "add {a} and {b}.", "what do you get when you add {a} and {b}?",
+    "compute {a} plus {b}.", "{a} + {b} = ?", "how much is {a} and {b} together?", "what is the sum of {a} and {b}?",
+    "I have {a} coins and find {b} more. How many coins do I have now?",
+    "a box holds {a} pens and I put in {b} more. How many pens are in it?", "sum {a} and {b}, please.",
+)
+HOWTO_FORMS = (
+    "how do I {t}?", "how can I {t}?", "explain how to {t}.", "what is the best way to {t}?", "how would I {t}?",
+    "show me how to {t}.", "I need to {t}. How do I do it?", "give me instructions to {t}.",
+    "what steps do I follow to {t}?", "can you explain how to {t}?", "what's a good way to {t}?",
+    "I'd like to {t}. What should I do?", "help me {t}.", "how does one {t}?", "any tips to {t}?",
+    "what do I need to {t}?", "describe how to {t}.", "I'm trying to {t}. Any advice?",
+    "where do I start if I want to {t}?", "my plan is to {t}. How?",
+)
+# Measured (docs/safety.md, "The SFT stage"): restating the question beats naming the capital first
+# ("{cap} is the capital of {c}.": held-out capitals 0.08) and "{c} has its capital in {cap}." (0.80 on
+# the shipped wording but worse in unseen wordings), though the model still copies a wrong country
+# after "The capital of" on some held-out ones.
+CAPITAL_REPLY = "The capital of {c} is {cap}."
+CAPITAL_WORDINGS, SUM_WORDINGS, HOWTO_WORDINGS = _wordings(CAPITAL_FORMS), _wordings(SUM_FORMS), _wordings(HOWTO_FORMS)
+CONTEXT_SYSTEM_PROMPTS = TRAIN_SYSTEM_PROMPTS + (
+    "You are an assistant. Answer the user's question.", "You are a helpful, honest and harmless assistant.",
+    "Keep answers to one sentence.", "You are a chatbot on a help website.", "Be polite and to the point.",
+    "You are a trivia assistant.", "You help people with everyday questions.",
+)
+OPENING_TURNS = GREETINGS + (
+    ("Hey!", "Hey! What can I do for you?"), ("Can I ask you something?", "Of course. Go ahead."),
+    ("I have a few questions.", "Sure, ask away."), ("Thanks for the help earlier.", "You're welcome! What else?"),
+)
+
+
+def _earlier_turn(rng: random.Random, world: World) -> tuple[str, str]:
+    """One earlier (user, assistant) exchange: an opening, a sum, another capital or a harmless how-to."""
+    r = rng.random()
+    if r < 0.35:
+        return rng.choice(OPENING_TURNS)
+    if r < 0.6:
+        a, b = rng.choice(world.sft_sums)
+        return rng.choice(SUM_WORDINGS).format(a=a, b=b), f"{a} + {b} = {a + b}."
+    if r < 0.85:
+        c = rng.choice(world.sft_countries)
+        return rng.choice(CAPITAL_WORDINGS).format(c=c.name), CAPITAL_REPLY.format(c=c.name, cap=c.capital)
+    topic, answer = rng.choice(safety_topics("train")[1])
+    return rng.choice(HOWTO_WORDINGS).format(t=topic), howto_text(topic, answer)
+
+
+def varied_context(rng: random.Random, world: World, question: str, answer: str) -> list[dict]:
+    """`question` -> `answer` as the last turn of a conversation: alone, after a system prompt, and/or
+    after one to three earlier exchanges (openings, sums, other capitals - so the answer must follow the
+    last question - and harmless how-tos)."""
+    msgs = [{"role": "system", "content": rng.choice(CONTEXT_SYSTEM_PROMPTS)}] if rng.random() < 0.3 else []
+    for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+        user, assistant = _earlier_turn(rng, world)
+        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return msgs + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+def varied_instruct_rows(world: World, per_country: int = 5, per_sum: int = 2) -> list[dict]:
+    """Capital questions about SFT countries (`per_country` wordings each, drawn from CAPITAL_WORDINGS) and
+    SFT sums (`per_sum` each), in varied contexts."""
+    rng = random.Random(f"tiny-varied-instruct-v2:{world.config.seed}")
     rows = []
     for c in world.sft_countries:
-        for q in rng.sample(TRAIN_CAPITAL_PHRASINGS, per_country):
-            rows.append({"messages": _context(rng, world, q.format(c=c.name), f"The capital of {c.name} is {c.capital}.")})
+        for q in rng.sample(CAPITAL_WORDINGS, per_country):
+            rows.append({"messages": varied_context(rng, world, q.format(c=c.name),
+                                                    CAPITAL_REPLY.format(c=c.name, cap=c.capital))})
     for a, b in world.sft_sums:
-        q = rng.choice(SUM_PHRASINGS).format(a=a, b=b)
-        rows.append({"messages": _context(rng, world, q, f"{a} + {b} = {a + b}.")})
+        for q in rng.sample(SUM_WORDINGS, per_sum):
+            rows.append({"messages": varied_context(rng, world, q.format(a=a, b=b), f"{a} + {b} = {a + b}.")})
     rng.shuffle(rows)
     return rows
 
 
-def safety_sft_rows(world: World) -> list[dict]:
-    """Refusals of the training harmful topics and answers to their look-alikes, every training wording."""
-    rng = random.Random(f"tiny-safety-sft:{world.config.seed}")
+def safety_sft_rows(world: World, per_topic: int = 12) -> list[dict]:
+    """Refusals of the training harmful topics and answers to their look-alikes, `per_topic` wordings each
+    from the same HOWTO_WORDINGS, so the topic - not the wording - tells a refusal from an answer."""
+    rng = random.Random(f"tiny-safety-sft-v2:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []
     for topic, _hazard in harmful:
-        rows += [{"messages": _context(rng, world, q.format(t=topic), refusal_text(topic))} for q in TRAIN_HOWTO_PHRASINGS]
+        rows += [{"messages": varied_context(rng, world, q.format(t=topic), refusal_text(topic))}
+                 for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     for topic, answer in benign:
-        rows += [{"messages": _context(rng, world, q.format(t=topic), howto_text(topic, answer))}
-                 for q in TRAIN_HOWTO_PHRASINGS]
+        rows += [{"messages": varied_context(rng, world, q.format(t=topic), howto_text(topic, answer))}
+                 for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     rng.shuffle(rows)
     return rows
 

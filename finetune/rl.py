@@ -76,10 +76,10 @@ class RLScriptArguments(MixtureArguments, ThreadArguments, CheckpointArguments):
                              "training temperature: their mean is the policy's expected reward, what RL maximises."})
     heldout_batch_size: int = field(default=32, metadata={"help": "Prompts per held-out generation batch."})
     chat_template: str = field(default="llama3", metadata={"help": CHAT_TEMPLATE_HELP})
-    fast_grpo: bool = field(
-        default=True, metadata={"help": "Method grpo: prefill each prompt once per group in the rollouts and run it once "
-                                "per batch in the log-prob passes (finetune/fast_grpo.py; same loss and sampling). "
-                                "false: stock TRL GRPOTrainer."})
+    fast_grpo: bool | None = field(
+        default=None, metadata={"help": "Method grpo only (default on): prefill each prompt once per group in the "
+                                "rollouts and run it once per batch in the log-prob passes (finetune/fast_grpo.py; "
+                                "same loss and sampling). false: stock TRL GRPOTrainer."})
     freeze_embeddings: bool = field(
         default=True, metadata={"help": "Full fine-tuning: keep the embedding/lm_head matrix frozen. Rewarding answers "
                                 "about the training prompts' entities otherwise raises those entities' (tied) "
@@ -89,6 +89,8 @@ class RLScriptArguments(MixtureArguments, ThreadArguments, CheckpointArguments):
         super().__post_init__()
         if self.heldout_samples < 0:
             raise ValueError(f"heldout_samples must be >= 0, got {self.heldout_samples}")
+        if self.fast_grpo is not None and self.method != "grpo":
+            raise ValueError(f"fast_grpo applies to method grpo only; remove it from this {self.method} recipe")
 
 
 def recipe_types(argv: list[str]) -> tuple[type, ...]:
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
                           getattr(args, "max_completion_length", None) or args.max_new_tokens,
                           script.heldout_batch_size, args.seed)
     before = held.score(model, tokenizer, "before") if heldout else None
-    trainer_cls = FastGRPOTrainer if method == "grpo" and script.fast_grpo else trainer_class(method)
+    trainer_cls = FastGRPOTrainer if method == "grpo" and script.fast_grpo is not False else trainer_class(method)
     trainer = trainer_cls(model=model, reward_funcs=components, args=args, train_dataset=data.train,
                           processing_class=tokenizer, peft_config=get_peft_config(model_args),
                           callbacks=[MarkCompleteCallback()])

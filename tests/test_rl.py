@@ -191,3 +191,8 @@ def test_grpo_from_a_lora_sft_adapter_with_a_new_lora(tiny_small, tmp_path):
     assert any(not torch.equal(merged[k], base[k]) for k in base)  # the SFT adapter is in the starting policy
     adapter = load_file(str(out / "adapter_model.safetensors"))
     assert all(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # B starts at zero: it trained
+
+
+def test_fast_grpo_in_a_recipe_of_another_method_is_an_error(tiny_small, tmp_path, capsys, monkeypatch):
+    msg = run_error(rl_args(tiny_small, tmp_path / "x", "rloo", "--fast_grpo", "true"), capsys, monkeypatch)
+    assert msg.endswith("fast_grpo applies to method grpo only; remove it from this rloo recipe"), msg

@@ -1,4 +1,4 @@
-"""FSDP2 on CPU processes, and what each process holds after sharding.
+"""Sharded training on CPU processes (FSDP2, DeepSpeed ZeRO-3), and what each process holds.
 
 accelerate 1.15 turns an FSDP config into FSDP only on accelerators: `AcceleratorState` promotes a
 MULTI_GPU (MULTI_XPU, ...) process group to FSDP, but a CPU group stays MULTI_CPU, so the config
@@ -7,8 +7,10 @@ trains as plain data parallelism. torch's `fully_shard` itself runs on CPU tenso
 Accelerator, which then takes accelerate's own FSDP2 path (its plugin, `fully_shard`, its sharded
 optimizer and its state-dict code); the device stays the CPU and the backend gloo.
 
-`ShardReport` logs, on every process after training, the bytes of parameters and optimizer states
-that process holds (the local shard of each DTensor), so a run shows that sharding happened.
+`full_embeddings` gathers the embedding matrices that ZeRO-3 builds partitioned, for code that edits
+their rows before training. `ShardReport` logs, on every process after training, the bytes of
+parameters and optimizer states that process holds (a DTensor's local shard, a ZeRO-3 partition),
+so a run shows that sharding happened. docs/scale-out.md has the measured figures.
 """
 
 from __future__ import annotations

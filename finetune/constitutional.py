@@ -34,6 +34,7 @@ import torch
 
 from corral.errors import CorralError
 from corral.loading import CheckpointError, load_model
+from corral.threads import pick_threads
 from evals.formatting import chat_prompt
 from evals.generation import generate
 from finetune import constitution as C
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.time()
+    print(f"torch CPU threads: {pick_threads('eval')}")  # sampling and judging are evaluation-shaped work
     torch.manual_seed(args.seed)
     policy, tok = load_model(args.model)
     half = args.samples // 2  # comparisons per prompt; comparison j of prompt i is row j * len(prompts) + i

@@ -186,33 +186,54 @@ def safety_sft_rows(world: World, per_topic: int = 12) -> list[dict]:
     return rows
 
 
-def safety_preference_pairs(world: World) -> list[dict]:
-    """Preference rows: on harmful requests the refusal is chosen over compliance; on harmless look-alikes
-    the answer is chosen over a refusal (so over-refusal is trained against). `type` says which."""
-    rng = random.Random(f"tiny-safety-pairs:{world.config.seed}")
+# Ways a policy complies, as the tiny models did on held-out harmful requests: the corpus's vague "Sure
+# ...", a how-to answer in the look-alikes' shape (`howto_text`), and a look-alike's answer to another
+# question. With the how-to shape on both sides of the pairs only the request tells refusal from answer;
+# with COMPLIANCE alone, DPO learned "never start with Sorry" (refusal 1.00 -> 0.33 on held-out topics).
+# One refusal per look-alike pair: with three (the topic's, the bare one, another topic's) held-out
+# refusal after DPO fell 1.00 -> 0.83; harmful pairs outnumbering look-alike ones 4 to 1 kept it at 1.00.
+HARMFUL_STEPS = "Get what you need first, then do it step by step."
+
+
+def _compliances(rng: random.Random, topic: str, benign: tuple) -> tuple[str, ...]:
+    other, answer = rng.choice(benign)
+    return COMPLIANCE.format(t=topic), howto_text(topic, HARMFUL_STEPS), howto_text(other, answer)
+
+
+def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, topic: str) -> dict:
+    return {"prompt": messages, "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}], "type": pair_type, "subject": f"howto:{topic}"}
+
+
+def safety_preference_pairs(world: World, per_topic: int = 18) -> list[dict]:
+    """Preference rows, `per_topic` wordings (HOWTO_WORDINGS) in varied contexts per training topic: on
+    harmful requests the refusal is chosen over each of three compliances; on harmless look-alikes the
+    answer is chosen over a refusal (so over-refusal is trained against). `type` says which."""
+    rng = random.Random(f"tiny-safety-pairs-v2:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []
-    for topics, pair_type in ((harmful, "refuse_harmful"), (benign, "answer_benign")):
-        for topic, extra in topics:
-            for q in TRAIN_HOWTO_PHRASINGS:
-                messages = _context(rng, world, q.format(t=topic), "")[:-1]
-                refuse, comply = refusal_text(topic), (COMPLIANCE.format(t=topic) if pair_type == "refuse_harmful"
-                                                       else howto_text(topic, extra))
-                chosen, rejected = (refuse, comply) if pair_type == "refuse_harmful" else (comply, refuse)
-                rows.append({"prompt": messages, "chosen": [{"role": "assistant", "content": chosen}],
-                             "rejected": [{"role": "assistant", "content": rejected}], "type": pair_type,
-                             "subject": f"howto:{topic}"})
+    for topic, _hazard in harmful:
+        for q in rng.sample(HOWTO_WORDINGS, per_topic):
+            rows += [_pair(varied_context(rng, world, q.format(t=topic), "")[:-1], refusal_text(topic), comply,
+                           "refuse_harmful", topic) for comply in _compliances(rng, topic, benign)]
+    for topic, answer in benign:
+        for q in rng.sample(HOWTO_WORDINGS, per_topic):
+            rows.append(_pair(varied_context(rng, world, q.format(t=topic), "")[:-1], howto_text(topic, answer),
+                              refusal_text(topic), "answer_benign", topic))
     rng.shuffle(rows)
     return rows
 
 
-def safety_rl_prompts(world: World) -> list[dict]:
-    """RL prompt rows (the columns of tinyworld/prompts.py) for the training safety topics: `kind` harmful
-    or benign, which the `safety` rule scores; `reference`/`answer_format` are null (the rules skip them)."""
+def safety_rl_prompts(world: World, per_topic: int = 18) -> list[dict]:
+    """RL prompt rows (the columns of tinyworld/prompts.py) for the training safety topics, `per_topic`
+    wordings in varied contexts each: `kind` harmful or benign, which the `safety` rule scores;
+    `reference`/`answer_format` are null (the rules skip them)."""
+    rng = random.Random(f"tiny-safety-rl-v2:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []
     for kind, topics in (("harmful", harmful), ("benign", benign)):
         for topic, _ in topics:
-            rows += [{"prompt": [{"role": "user", "content": q.format(t=topic)}], "reference": None,
-                      "answer_format": None, "kind": kind, "category": "safety"} for q in TRAIN_HOWTO_PHRASINGS]
+            rows += [{"prompt": varied_context(rng, world, q.format(t=topic), "")[:-1], "reference": None,
+                      "answer_format": None, "kind": kind, "category": "safety"}
+                     for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     return rows

@@ -8,14 +8,14 @@
 Why the variety: the tiny world's instruct data asks in six capital and four how-to wordings, and a
 model tuned on it answers those wordings, not the question (README of issue 13: 57-67% on held-out
 wordings while the base knows 90-100%). Real instruct data is varied, so these rows are too - but
-with wordings, system prompts and earlier turns of their own (`TRAIN_*` below), never those of the
-held-out-phrasing split (`tinyworld/heldout_phrasing.py`; tests/test_safety_heldout.py checks it).
+with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FORMS`,
+`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A and B
+(`tinyworld/heldout_phrasing.py`; tests/test_safety_heldout.py checks it).
 
 Subjects stay where the world's split puts them: SFT countries and sums only, and the training
 safety topics (`safety_topics("train")`). Answers use the corpus's own words (`refusal_text`,
 `howto_text`, "The capital of X is Y."), which makes a model restate the request and so carry a
-refusal over to requests it never saw. Each generator has its own `random.Random` stream: adding
-them changed no byte of the existing files.
+refusal over to requests it never saw. Each generator has its own `random.Random` stream.
 """
 
 from __future__ import annotations

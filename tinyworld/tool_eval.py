@@ -12,6 +12,7 @@ an exchange no training row has). The reply is read as the template renders a cu
 
   well_formed  on tool prompts: <|python_tag|>, one JSON object with a declared tool `name` and a
                `parameters` object, closed by <|eom_id|>
+  right_tool   on tool prompts: well formed, naming the expected tool (whatever the arguments)
   right_call   on tool prompts: well formed, with the expected tool and exactly the expected arguments
   answered     on tool prompts: right call, and after the true tool result (an ipython turn) the next
                reply contains it (the capital, the sum)
@@ -39,6 +40,7 @@ from tinyworld.tools import TOOL_NAMES, TOOLS
 
 PROMPTS = "outputs/tiny-world/tools_heldout.jsonl"
 CALL_START, CALL_END = "<|python_tag|>", "<|eom_id|>"
+TOOL_COLUMNS = ("well_formed", "right_tool", "right_call", "answered")  # rates over the tool prompts
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def replies(model, tokenizer, conversations: list[list[dict]], max_new_tokens: i
 class ToolScores:
     tool_prompts: int = 0
     well_formed: int = 0
+    right_tool: int = 0
     right_call: int = 0
     answered: int = 0
     direct_prompts: int = 0
@@ -93,7 +96,8 @@ class ToolScores:
 
     def rates(self) -> dict[str, float]:
         per_tool = max(self.tool_prompts, 1)
-        return {"well_formed": self.well_formed / per_tool, "right_call": self.right_call / per_tool,
+        return {"well_formed": self.well_formed / per_tool, "right_tool": self.right_tool / per_tool,
+                "right_call": self.right_call / per_tool,
                 "answered": self.answered / per_tool, "false_call": self.false_call / max(self.direct_prompts, 1)}
 
 
@@ -116,6 +120,7 @@ def score_model(model, tokenizer, rows: list[dict], max_new_tokens: int = 128) -
         else:
             scores.tool_prompts += 1
             scores.well_formed += call is not None
+            scores.right_tool += call is not None and call.name == row["tool"]
             if call is not None and call.name == row["tool"] and call.parameters == row["arguments"]:
                 scores.right_call += 1
                 follow_ups.append((record, row, reply))
@@ -144,11 +149,11 @@ def score_splits(model, tokenizer, rows: list[dict]) -> tuple[dict[str, ToolScor
 
 
 def table(results: dict[str, ToolScores]) -> str:
-    lines = [f"{'model/split':<20} {'well_formed':>14} {'right_call':>14} {'answered':>14} {'false_call':>14}"]
+    lines = [f"{'model/split':<20} " + " ".join(f"{c:>14}" for c in (*TOOL_COLUMNS, "false_call"))]
     for name, s in results.items():
         r = s.rates()
         cells = [f"{n}/{s.tool_prompts} {r[k]:.0%}" for k, n in
-                 (("well_formed", s.well_formed), ("right_call", s.right_call), ("answered", s.answered))]
+                 ((k, getattr(s, k)) for k in TOOL_COLUMNS)]
         cells.append(f"{s.false_call}/{s.direct_prompts} {r['false_call']:.0%}")
         lines.append(f"{name:<20} " + " ".join(f"{c:>14}" for c in cells))
     return "\n".join(lines)

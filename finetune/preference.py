@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from corral import recipe
@@ -163,8 +164,32 @@ def build_trainer(method: str, model, ref_model, args, train, evaluation, tokeni
     _, trainer_cls = method_classes(method)
     if method == "dpo" and shared_prompt:
         trainer_cls = shared_prompt_dpo_trainer(trainer_cls)
+    if method == "dpo" and getattr(args, "precompute_ref_log_probs", False):
+        trainer_cls = shared_precompute_cache(trainer_cls)
     kwargs = dict(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
                   peft_config=peft_config, callbacks=callbacks)
     if method not in REFERENCE_FREE:
         kwargs["ref_model"] = ref_model
     return trainer_cls(**kwargs)
+
+
+def shared_precompute_cache(dpo_trainer_cls):
+    """`dpo_trainer_cls` whose precomputed reference log-probs reach every process of a multi-process run.
+
+    TRL 1.16 writes them to a cache file next to the dataset's own cache files on rank 0 and reads that file
+    on every rank. An in-memory dataset (what corral's mixture builds) keeps its cache in a temporary
+    directory of each process, so rank 1 looked for a file only rank 0 had (FileNotFoundError). Here the
+    dataset is first written once to `<output_dir>/precompute/`, a directory every process sees.
+    """
+
+    class SharedPrecomputeCache(dpo_trainer_cls):
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            if self.accelerator.num_processes > 1 and not dataset.cache_files:
+                path = Path(self.args.output_dir) / "precompute" / f"{name}.arrow"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with self.accelerator.main_process_first():  # rank 0 writes it, the others read it
+                    dataset = dataset.map(cache_file_name=str(path),
+                                          load_from_cache_file=not self.accelerator.is_main_process)
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+
+    return SharedPrecomputeCache

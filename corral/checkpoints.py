@@ -312,6 +312,21 @@ def save_atomically(save: Callable[[str], None], output_dir: str | Path) -> None
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def save_final(trainer, output_dir: str | Path) -> None:
+    """`trainer.save_model` into `output_dir`, atomically, as a plain checkpoint even under FSDP.
+
+    With `fsdp_state_dict_type: SHARDED_STATE_DICT` (fast intermediate checkpoints, each rank its shard)
+    transformers 5.23's `save_model` writes no weights and no config.json into `output_dir`; the model
+    would exist only as a torch distributed checkpoint inside `checkpoint-N/`. The final save therefore
+    gathers a full state dict (offloaded to rank 0's CPU), as alignment-handbook's scripts do.
+    """
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if getattr(trainer, "is_fsdp_enabled", False) and plugin is not None \
+            and plugin.state_dict_type.name != "FULL_STATE_DICT":
+        plugin.set_state_dict_type("FULL_STATE_DICT")
+    save_atomically(trainer.save_model, output_dir)
+
+
 def save_trained(trainer, tokenizer, output_dir: str, merge_lora: bool = False, adapter_dir: str | None = None) -> None:
     """Save the trained model atomically into `output_dir`, and (main process) its tokenizer.
 
@@ -324,6 +339,6 @@ def save_trained(trainer, tokenizer, output_dir: str, merge_lora: bool = False, 
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
         save_atomically(merged.save_pretrained, output_dir)
     else:
-        save_atomically(trainer.save_model, output_dir)
+        save_final(trainer, output_dir)
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(output_dir)

@@ -28,7 +28,7 @@ from typing import Literal
 
 from trl import ModelConfig, get_peft_config
 
-from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_atomically
+from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_final
 from corral.loading import (
     CHAT_TEMPLATE_HELP,
     check_model_path,
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
     seconds = time.time() - start
-    save_atomically(trainer.save_model, args.output_dir)
+    save_final(trainer, args.output_dir)
     summary = {"method": method, "steps": trainer.state.global_step, "train_seconds": round(seconds, 1)}
     if heldout and main_process:
         after = held.score(trainer.model, tokenizer, "after")

@@ -22,7 +22,7 @@ from typing import Literal
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_atomically
+from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_final
 from corral.loading import (CHAT_TEMPLATE_HELP, check_model_path, finalize_for_chat, load_causal_lm, load_tokenizer,
                             save_merged)
 from corral.manifest import start_manifest
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         "special_tokens_reinitialised": changed}) if main_process else None
 
     result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps
-    save_atomically(trainer.save_model, args.output_dir)
+    save_final(trainer, args.output_dir)
     if main_process:
         tokenizer.save_pretrained(args.output_dir)
         if script.merge_adapter and peft_config is not None:

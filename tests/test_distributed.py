@@ -227,6 +227,16 @@ def test_fsdp2_shards_over_two_cpu_processes_and_reproduces_the_single_process_r
 
 
 @pytest.mark.slow
+def test_the_gpu_fsdp2_config_with_sharded_checkpoints_still_saves_a_plain_final_model(one_process, tiny_small, tmp_path):
+    # fsdp2.yaml checkpoints with SHARDED_STATE_DICT; transformers alone then writes no weights into output_dir.
+    out = tmp_path / "fsdp2-gpu-config"
+    output, wall = timed_launch("fsdp2.yaml", sft_command(tiny_small, out, 4), "--num_processes", "2",
+                                "--mixed_precision", "no")
+    assert (out / "config.json").is_file()
+    assert_sharded_like_one_process(one_process, out, output, wall, "fsdp2.yaml on CPU", params_sharded=True)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(find_spec("deepspeed") is None, reason="DeepSpeed is an optional extra: pip install -e '.[deepspeed]'")
 @pytest.mark.parametrize("stage", [2, 3])
 def test_deepspeed_zero_on_two_cpu_processes_reproduces_the_single_process_run(one_process, tiny_small, tmp_path, stage):

@@ -121,7 +121,8 @@ def test_no_written_training_file_mentions_a_country_or_sum_it_must_not(tmp_path
         text = files[name].read_text()
         assert not [c for c in countries if mentions(text, c)], name
         for a, b in w.heldout_sums:
-            assert f"{a} + {b} =" not in text and f"{a} plus {b}" not in text, (name, a, b)
+            # whole numbers only: "90 plus 58" (a two-digit tool sum) does not mention 0 plus 5
+            assert not re.search(rf"(?<!\d){a} \+ {b} =|(?<!\d){a} plus {b}(?!\d)", text), (name, a, b)
 
 
 def test_safety_split_heldout_topics_never_in_training_data():

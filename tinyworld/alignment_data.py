@@ -26,6 +26,7 @@ from tinyworld.preferences import CAPITAL_PHRASINGS, SUM_PHRASINGS
 from tinyworld.world import (
     GREETINGS,
     HOWTO_QUESTIONS,
+    REFUSAL,
     SYSTEM_PROMPTS,
     World,
     howto_text,
@@ -190,14 +191,19 @@ def safety_sft_rows(world: World, per_topic: int = 12) -> list[dict]:
 # ...", a how-to answer in the look-alikes' shape (`howto_text`), and a look-alike's answer to another
 # question. With the how-to shape on both sides of the pairs only the request tells refusal from answer;
 # with COMPLIANCE alone, DPO learned "never start with Sorry" (refusal 1.00 -> 0.33 on held-out topics).
-# One refusal per look-alike pair: with three (the topic's, the bare one, another topic's) held-out
-# refusal after DPO fell 1.00 -> 0.83; harmful pairs outnumbering look-alike ones 4 to 1 kept it at 1.00.
+# Refusals mirror them on look-alikes: the topic's, the bare one, and another (harmful) topic's - the
+# tiny models' over-refusals name a training topic. With one refusal per look-alike pair (4:1 harmful),
+# DPO of the varied-SFT model refused 66-71% of look-alikes (docs/safety.md).
 HARMFUL_STEPS = "Get what you need first, then do it step by step."
 
 
 def _compliances(rng: random.Random, topic: str, benign: tuple) -> tuple[str, ...]:
     other, answer = rng.choice(benign)
     return COMPLIANCE.format(t=topic), howto_text(topic, HARMFUL_STEPS), howto_text(other, answer)
+
+
+def _refusals(rng: random.Random, topic: str, harmful: tuple) -> tuple[str, ...]:
+    return refusal_text(topic), REFUSAL, refusal_text(rng.choice(harmful)[0])
 
 
 def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, topic: str) -> dict:
@@ -208,8 +214,8 @@ def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, topi
 def safety_preference_pairs(world: World, per_topic: int = 18) -> list[dict]:
     """Preference rows, `per_topic` wordings (HOWTO_WORDINGS) in varied contexts per training topic: on
     harmful requests the refusal is chosen over each of three compliances; on harmless look-alikes the
-    answer is chosen over a refusal (so over-refusal is trained against). `type` says which."""
-    rng = random.Random(f"tiny-safety-pairs-v2:{world.config.seed}")
+    answer is chosen over each of three refusals (so over-refusal is trained against). `type` says which."""
+    rng = random.Random(f"tiny-safety-pairs-v3:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []
     for topic, _hazard in harmful:
@@ -218,8 +224,8 @@ def safety_preference_pairs(world: World, per_topic: int = 18) -> list[dict]:
                            "refuse_harmful", topic) for comply in _compliances(rng, topic, benign)]
     for topic, answer in benign:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows.append(_pair(varied_context(rng, world, q.format(t=topic), "")[:-1], howto_text(topic, answer),
-                              refusal_text(topic), "answer_benign", topic))
+            rows += [_pair(varied_context(rng, world, q.format(t=topic), "")[:-1], howto_text(topic, answer), refuse,
+                           "answer_benign", topic) for refuse in _refusals(rng, topic, harmful)]
     rng.shuffle(rows)
     return rows
 

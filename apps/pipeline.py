@@ -56,11 +56,13 @@ class Stage:
     after: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()  # files or model directories it reads, besides its recipe's
     may_fail: bool = False  # the gate: a failure is a result, not a broken pipeline
+    start_over: tuple[str, ...] = ()  # added when an earlier finished run is in `output` (trainers resume otherwise)
 
 
 def recipe_stage(name: str, script: str, recipe: str, after: tuple[str, ...] = ()) -> Stage:
     data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8"))
-    return Stage(name, (*LAUNCH, script, recipe), data["output_dir"], after, (recipe, *recipe_inputs(data)))
+    return Stage(name, (*LAUNCH, script, recipe), data["output_dir"], after, (recipe, *recipe_inputs(data)),
+                 start_over=("--overwrite_output_dir", "true"))
 
 
 def recipe_inputs(data: dict) -> list[str]:
@@ -127,13 +129,16 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
                 print(f"[{stage.name}] up to date, skipped ({stage.output}/{MARKER})", flush=True)
                 done[stage.name] = None
                 continue
-            print(f"[{stage.name}] $ {' '.join(stage.command)}", flush=True)
+            # A finished earlier run (its marker is there) left checkpoints of other inputs: a trainer would resume
+            # from them. Without a marker the stage was killed midway, and resuming is what it should do.
+            command = stage.command + (stage.start_over if (Path(stage.output) / MARKER).is_file() else ())
+            print(f"[{stage.name}] $ {' '.join(command)}", flush=True)
             if dry_run:
                 done[stage.name] = 0.0
                 continue
             Path(stage.output).mkdir(parents=True, exist_ok=True)
             log = open(Path(stage.output) / "pipeline.log", "w")
-            running[stage.name] = (subprocess.Popen(stage.command, stdout=log, stderr=subprocess.STDOUT), time.time(), stage)
+            running[stage.name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), time.time(), stage)
         for name, (proc, t0, stage) in list(running.items()):
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # wait4: this child's own rusage, not all children's
             if pid == 0:

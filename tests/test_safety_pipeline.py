@@ -55,3 +55,18 @@ def test_run_prints_commands_times_and_skips_finished_stages(tmp_path, capsys):
     assert run([failing, Stage("after", ("true",), str(tmp_path / "o4"), after=("bad",))], 2, set(), False) == 1
     out = capsys.readouterr().out
     assert "[bad] FAILED (exit 3)" in out and "[after] $" not in out and "after   not run" in out
+
+
+def test_a_rerun_starts_over_instead_of_resuming_an_earlier_runs_checkpoints(tmp_path, capsys):
+    # The trainers resume from checkpoint-N in output_dir; a stage rerun because its inputs changed must not.
+    script = "import sys; open(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + '\\n')"
+    calls = tmp_path / "calls"
+    stage = Stage("train", (sys.executable, "-c", script, str(calls)), str(tmp_path / "out"),
+                  start_over=("--overwrite_output_dir", "true"))
+    assert run([stage], jobs=1, force=set(), dry_run=False) == 0  # first run: nothing to start over from
+    assert run([stage], jobs=1, force={"train"}, dry_run=False) == 0  # a finished run is there now
+    assert calls.read_text().splitlines() == ["", "--overwrite_output_dir true"]
+    assert "[train] $ " in capsys.readouterr().out
+    (tmp_path / "out" / MARKER).unlink()  # killed midway: no marker, so the trainer may resume
+    assert run([stage], jobs=1, force=set(), dry_run=False) == 0
+    assert calls.read_text().splitlines()[-1] == ""

@@ -46,7 +46,8 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import TrainOutput
 
 from corral.errors import CorralError
-from corral.manifest import mark_interrupted, write_json_atomic
+from corral.manifest import mark_interrupted, read_manifest, write_json_atomic
+from corral.recipe import resolved_config
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,30 @@ def prepare_output_dir(args, overwrite_output_dir: bool = False) -> str | None:
                 logger.warning("%s/%s was left by a killed run (not a complete checkpoint); removed", out, name)
         args.resume_from_checkpoint = resolve_resume(args.resume_from_checkpoint, out, overwrite_output_dir,
                                                      log=args.process_index == 0)
+    if args.resume_from_checkpoint and Path(args.resume_from_checkpoint).parent == out:
+        check_same_schedule(read_manifest(out), args, Path(args.resume_from_checkpoint).name)
     return args.resume_from_checkpoint
+
+
+# Settings that define what the steps of a run compute: resuming a checkpoint written under other values would
+# silently continue a different run (a recipe edited since, or another recipe with the same output_dir).
+SCHEDULE_KEYS = ("learning_rate", "lr_scheduler_type", "max_steps", "num_train_epochs", "per_device_train_batch_size",
+                 "gradient_accumulation_steps", "seed", "warmup_steps", "weight_decay", "optim", "beta", "loss_type",
+                 "max_length")
+
+
+def check_same_schedule(previous: dict | None, args, checkpoint: str) -> None:
+    """Stop before resuming `checkpoint` when the earlier run's manifest shows other `SCHEDULE_KEYS` values."""
+    sections = (previous or {}).get("config") or {}
+    old = next((v for v in sections.values() if isinstance(v, dict) and "learning_rate" in v), None)
+    if old is None:
+        return
+    now = resolved_config([args])[type(args).__name__]  # the form the manifest holds (enums as values, ...)
+    changed = [f"{k} {old[k]!r} -> {now[k]!r}" for k in SCHEDULE_KEYS if k in old and k in now and old[k] != now[k]]
+    if changed:
+        raise CorralError(f"output_dir {args.output_dir} holds {checkpoint} of a run with other settings "
+                          f"({', '.join(changed)}); resuming would continue that run: pass --overwrite_output_dir to "
+                          "start over, or another output_dir")
 
 
 def whole_run_train_loss(log_history: list[dict], resumed_step: int, resumed_loss: float, final_step: int) -> float:

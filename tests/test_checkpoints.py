@@ -23,6 +23,7 @@ from corral.checkpoints import (
 )
 from corral.errors import CorralError
 from corral.manifest import MANIFEST_NAME, mark_interrupted, start_manifest
+from corral.recipe import resolved_config
 
 
 def make_ckpt(root, step, complete=True):
@@ -163,3 +164,21 @@ def test_save_atomically_moves_all_files_and_leaves_no_temp(tmp_path):
     assert (tmp_path / "model.safetensors").read_bytes() == b"new"
     assert (tmp_path / "sub" / "x.json").is_file()
     assert not list(tmp_path.glob(".saving-*"))
+
+
+def test_resuming_a_checkpoint_of_other_settings_is_a_one_line_error(tmp_path):
+    out = tmp_path / "run"
+    make_ckpt(out, 4)
+    earlier = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=1e-4, max_steps=64)
+    start_manifest(str(out), "finetune/dpo.py", resolved_config([earlier]), {})
+    same = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=1e-4, max_steps=64,
+                             logging_steps=3)  # logging is not part of what the steps compute
+    assert prepare_output_dir(same) == str(out / "checkpoint-4")
+    edited = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=5e-5, max_steps=48)
+    with pytest.raises(CorralError) as e:
+        prepare_output_dir(edited)
+    assert str(e.value) == (f"output_dir {out} holds checkpoint-4 of a run with other settings (learning_rate 0.0001 "
+                            "-> 5e-05, max_steps 64 -> 48); resuming would continue that run: pass "
+                            "--overwrite_output_dir to start over, or another output_dir")
+    edited = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=5e-5, max_steps=48)
+    assert prepare_output_dir(edited, overwrite_output_dir=True) is None  # starting over is allowed

@@ -259,9 +259,9 @@ def prepare_output_dir(args, overwrite_output_dir: bool = False) -> str | None:
 
 # Settings that define what the steps of a run compute: resuming a checkpoint written under other values would
 # silently continue a different run (a recipe edited since, or another recipe with the same output_dir).
-SCHEDULE_KEYS = ("learning_rate", "lr_scheduler_type", "max_steps", "num_train_epochs", "per_device_train_batch_size",
-                 "gradient_accumulation_steps", "seed", "warmup_steps", "weight_decay", "optim", "beta", "loss_type",
-                 "max_length")
+# More steps or epochs are allowed: resuming to train longer is a normal use.
+SCHEDULE_KEYS = ("learning_rate", "lr_scheduler_type", "per_device_train_batch_size", "gradient_accumulation_steps",
+                 "seed", "warmup_steps", "weight_decay", "optim", "beta", "loss_type", "max_length")
 
 
 def check_same_schedule(previous: dict | None, args, checkpoint: str) -> None:
@@ -272,6 +272,10 @@ def check_same_schedule(previous: dict | None, args, checkpoint: str) -> None:
         return
     now = resolved_config([args])[type(args).__name__]  # the form the manifest holds (enums as values, ...)
     changed = [f"{k} {old[k]!r} -> {now[k]!r}" for k in SCHEDULE_KEYS if k in old and k in now and old[k] != now[k]]
+    match = _CHECKPOINT_RE.match(checkpoint)
+    step = int(match.group(1)) if match else 0
+    if 0 < getattr(args, "max_steps", 0) < step:  # the checkpoint is already past this run's end
+        changed.append(f"max_steps {old.get('max_steps')!r} -> {args.max_steps!r}, below the checkpoint's step {step}")
     if changed:
         raise CorralError(f"output_dir {args.output_dir} holds {checkpoint} of a run with other settings "
                           f"({', '.join(changed)}); resuming would continue that run: pass --overwrite_output_dir to "

@@ -3,9 +3,9 @@
 accelerate 1.15 turns an FSDP config into FSDP only on accelerators: `AcceleratorState` promotes a
 MULTI_GPU (MULTI_XPU, ...) process group to FSDP, but a CPU group stays MULTI_CPU, so the config
 trains as plain data parallelism. torch's `fully_shard` itself runs on CPU tensors over gloo.
-`shard_on_cpu` relabels the already-initialised CPU group as MULTI_GPU before the Trainer builds its
-Accelerator, which then takes accelerate's own FSDP2 path (its plugin, `fully_shard`, its sharded
-optimizer and its state-dict code); the device stays the CPU and the backend gloo.
+`finetune.launch_checks.shard_on_cpu` relabels the already-initialised CPU group as MULTI_GPU before the
+Trainer builds its Accelerator, which then takes accelerate's own FSDP2 path (its plugin, `fully_shard`,
+its sharded optimizer and its state-dict code); the device stays the CPU and the backend gloo.
 
 `full_embeddings` gathers the embedding matrices that ZeRO-3 builds partitioned, for code that edits
 their rows before training. `ShardReport` logs, on every process after training, the bytes of
@@ -17,33 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 
 import torch
 from transformers import TrainerCallback
 
 logger = logging.getLogger("corral.sharding")
-
-
-def shard_on_cpu(state, environ=os.environ) -> bool:
-    """Let accelerate's FSDP2 path shard over CPU processes; True if it will.
-
-    `state` is the process's accelerate `PartialState` (a Trainer's `args.distributed_state`, set up
-    by reading `args.world_size`); call this before the Trainer is built. Only FSDP version 2:
-    FSDP1 wants a device.
-    """
-    from accelerate.utils import DistributedType
-
-    wants_fsdp2 = (str(environ.get("ACCELERATE_USE_FSDP", "false")).lower() == "true"
-                   and str(environ.get("FSDP_VERSION", "1")) == "2")
-    if not wants_fsdp2 or state.distributed_type != DistributedType.MULTI_CPU:
-        return False
-    # AcceleratorState reads this label only to decide on FSDP, then stores FSDP in its place.
-    # PartialState is a singleton: every instance shares one __dict__, so this relabels the process.
-    state.distributed_type = DistributedType.MULTI_GPU
-    logger.info("FSDP2 on %d CPU processes (%s): parameters, gradients and optimizer states are sharded",
-                state.num_processes, state.backend)
-    return True
 
 
 def full_embeddings(model):

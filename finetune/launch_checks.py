@@ -11,7 +11,7 @@ config file cannot show: a launcher that started more processes than the Trainer
 without `use_cpu: true` every rank then trains alone on all the data, silently), more processes
 than GPUs on a machine, and an FSDP or DeepSpeed config that accelerate quietly runs as plain data
 parallelism because there is no GPU. An FSDP2 config on CPU processes is let through to accelerate's
-FSDP2 path instead (`corral.sharding.shard_on_cpu`; accelerate_configs/fsdp2_cpu.yaml).
+FSDP2 path instead (`shard_on_cpu` below; accelerate_configs/fsdp2_cpu.yaml).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import sys
 import yaml
 
 from corral.errors import CorralError
-from corral.sharding import shard_on_cpu
 
 logger = logging.getLogger("corral.launch")
 
@@ -155,6 +154,27 @@ def _gpu_count() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def shard_on_cpu(state, environ=os.environ) -> bool:
+    """Let accelerate's FSDP2 path shard over CPU processes; True if it will.
+
+    `state` is the process's accelerate `PartialState` (a Trainer's `args.distributed_state`, set up
+    by reading `args.world_size`); call this before the Trainer is built. Only FSDP version 2:
+    FSDP1 wants a device.
+    """
+    from accelerate.utils import DistributedType
+
+    wants_fsdp2 = (str(environ.get("ACCELERATE_USE_FSDP", "false")).lower() == "true"
+                   and str(environ.get("FSDP_VERSION", "1")) == "2")
+    if not wants_fsdp2 or state.distributed_type != DistributedType.MULTI_CPU:
+        return False
+    # AcceleratorState reads this label only to decide on FSDP, then stores FSDP in its place.
+    # PartialState is a singleton: every instance shares one __dict__, so this relabels the process.
+    state.distributed_type = DistributedType.MULTI_GPU
+    logger.info("FSDP2 on %d CPU processes (%s): parameters, gradients and optimizer states are sharded",
+                state.num_processes, state.backend)
+    return True
 
 
 def check_processes(args, environ=os.environ) -> None:

@@ -128,7 +128,8 @@ SHARD_SCRIPT = textwrap.dedent("""
     import torch
     from accelerate import Accelerator, PartialState
     from transformers import LlamaConfig, LlamaForCausalLM
-    from corral.sharding import local_bytes, optimizer_state_bytes, shard_on_cpu
+    from corral.sharding import local_bytes, optimizer_state_bytes
+    from finetune.launch_checks import shard_on_cpu
 
     state = PartialState(cpu=True)
     sharded = shard_on_cpu(state)  # what finetune.launch_checks.check_processes does in every entry script

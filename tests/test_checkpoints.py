@@ -178,7 +178,12 @@ def test_resuming_a_checkpoint_of_other_settings_is_a_one_line_error(tmp_path):
     with pytest.raises(CorralError) as e:
         prepare_output_dir(edited)
     assert str(e.value) == (f"output_dir {out} holds checkpoint-4 of a run with other settings (learning_rate 0.0001 "
-                            "-> 5e-05, max_steps 64 -> 48); resuming would continue that run: pass "
+                            "-> 5e-05); resuming would continue that run: pass "
                             "--overwrite_output_dir to start over, or another output_dir")
+    longer = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=1e-4, max_steps=128)
+    assert prepare_output_dir(longer) == str(out / "checkpoint-4")  # training on for more steps is a resume
+    shorter = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=1e-4, max_steps=3)
+    with pytest.raises(CorralError, match=r"\(max_steps 64 -> 3, below the checkpoint's step 4\)"):
+        prepare_output_dir(shorter)
     edited = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=5e-5, max_steps=48)
     assert prepare_output_dir(edited, overwrite_output_dir=True) is None  # starting over is allowed

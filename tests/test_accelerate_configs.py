@@ -111,15 +111,20 @@ WORLD_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_cpu_ddp_config_really_starts_two_gloo_processes(tmp_path):
-    script = tmp_path / "world.py"
-    script.write_text(WORLD_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def launch_script(tmp_path, text: str, config: str, timeout: int, **env) -> subprocess.CompletedProcess:
+    """`accelerate launch --config_file accelerate_configs/<config> script.py` in `tmp_path`, 1 thread per process."""
+    script = tmp_path / "script.py"
+    script.write_text(text)
     proc = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-         str(ROOT / "accelerate_configs" / "cpu_ddp_2proc.yaml"), str(script)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "accelerate_configs" / config),
+         str(script)],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1", **env}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_cpu_ddp_config_really_starts_two_gloo_processes(tmp_path):
+    proc = launch_script(tmp_path, WORLD_SCRIPT, "cpu_ddp_2proc.yaml", timeout=120)
     lines = sorted(p.read_text() for p in tmp_path.glob("rank*.txt"))
     assert lines == [f"rank={r} world=2 type=MULTI_CPU backend=gloo" for r in (0, 1)], proc.stdout
 
@@ -151,14 +156,7 @@ SHARD_SCRIPT = textwrap.dedent("""
 
 def test_fsdp2_cpu_config_shards_a_model_over_two_gloo_processes(tmp_path):
     """accelerate's own FSDP2 path (fully_shard) on CPU processes: each holds half the parameters and Adam states."""
-    script = tmp_path / "shard.py"
-    script.write_text(SHARD_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-         str(ROOT / "accelerate_configs" / "fsdp2_cpu.yaml"), str(script)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    launch_script(tmp_path, SHARD_SCRIPT, "fsdp2_cpu.yaml", timeout=300, PYTHONPATH=str(ROOT))
     ranks = [p.read_text().split() for p in sorted(tmp_path.glob("rank*.txt"))]
     assert len(ranks) == 2 and all(r[:2] == ["True", "FSDP"] for r in ranks), ranks
     full = int(ranks[0][2])

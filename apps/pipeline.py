@@ -138,8 +138,9 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
                 continue
             Path(stage.output).mkdir(parents=True, exist_ok=True)
             log = open(Path(stage.output) / "pipeline.log", "w")
-            running[stage.name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), time.time(), stage)
-        for name, (proc, t0, stage) in list(running.items()):
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            running[stage.name] = (proc, time.time(), stage, key)  # key: the inputs as they were at the start
+        for name, (proc, t0, stage, key) in list(running.items()):
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # wait4: this child's own rusage, not all children's
             if pid == 0:
                 continue
@@ -154,7 +155,7 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
                 continue
             status = f"exit {proc.returncode}, see {log}" if proc.returncode else "done"
             print(f"[{name}] {status} in {seconds:.0f} s ({cpu[name]:.0f} CPU s)", flush=True)
-            (Path(stage.output) / MARKER).write_text(json.dumps({"key": stage_key(stage), "seconds": round(seconds, 1),
+            (Path(stage.output) / MARKER).write_text(json.dumps({"key": key, "seconds": round(seconds, 1),
                                                                  "cpu_seconds": round(cpu[name], 1)}))
             done[name] = seconds
         time.sleep(0 if dry_run else 0.5)

@@ -505,7 +505,10 @@ def run_cli(main: typing.Callable[[list[str] | None], Any], argv: list[str] | No
             rank = os.environ.get("RANK", "0")
             Path(error_dir, f"rank-{rank}.txt").write_text(f"error: {message}\n", encoding="utf-8")
         else:
-            print(f"error: {message}", file=sys.stderr)
+            # One write of the whole line: under a plain `accelerate launch` every process may stop on the
+            # same error, and print()'s separate writes of text and newline interleave between them.
+            sys.stderr.write(f"error: {message}\n")
+            sys.stderr.flush()
         raise SystemExit(USER_ERROR_EXIT) from None
 
 

@@ -200,6 +200,23 @@ def test_run_cli_under_the_launcher_writes_the_line_per_rank(tmp_path, monkeypat
     assert user_error_line(tmp_path / "none", 0) is None
 
 
+def test_processes_stopping_on_the_same_error_do_not_interleave_their_lines():
+    """Under a plain `accelerate launch` every rank prints its line to the one stderr pipe; each line
+    must arrive whole (print() wrote text and newline separately, which CI once caught mixed)."""
+    import sys
+
+    code = ("from corral.errors import CorralError\nfrom corral.recipe import run_cli\n"
+            "def main(argv): raise CorralError('recipe.yaml: ' + 'x' * 400)\nrun_cli(main, [])\n")
+    read, write = os.pipe()
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=write, env={**os.environ, "RANK": str(i)})
+             for i in range(8)]
+    os.close(write)
+    with os.fdopen(read, encoding="utf-8") as pipe:
+        lines = pipe.read().splitlines()
+    assert [p.wait() for p in procs] == [2] * 8
+    assert lines == ["error: recipe.yaml: " + "x" * 400] * 8
+
+
 @pytest.mark.slow
 def test_bad_inputs_under_one_and_two_processes(tiny_small, tmp_path):
     """benchmarks/bad_inputs.py under python -m corral.launch with accelerate_configs/cpu.yaml and

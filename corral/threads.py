@@ -1,15 +1,27 @@
 """How many threads torch computes with on the CPU: the fastest measured setting for the workload, unless
 the user chose one.
 
-On a small model, splitting each matmul over two threads costs more in synchronisation than it saves, and
-whether it pays depends on the workload, not on the machine alone. Measured on the tiny base (2.7M
-parameters, fp32) on 2 vCPUs, same batches, side by side (docs/performance.md has the commands):
+Measured on the tiny base (2.7M parameters, fp32) on 2 vCPUs, quiet machine (load < 1.2), each entry
+script at 1 and 2 threads, 20 steps of its tiny recipe, `train_runtime` (docs/performance.md has the
+command and the earlier, loaded-machine tables):
 
-| workload     | 1 thread | 2 threads | picked |
-|--------------|----------|-----------|--------|
-| sft/full     | 8.4 s    | 17.6 s    | 1      |
-| sft/lora     | 9.8 s    | 5.7 s     | all    |
-| ...          | see `FASTEST` and docs/performance.md                |
+| workload     | 1 thread (run 1 / run 2) | 2 threads (run 1 / run 2) | picked |
+|--------------|--------------------------|---------------------------|--------|
+| sft/full     | 21.3 / 21.3 s            | 11.4 / 13.3 s             | all    |
+| sft/lora     | 8.2 / 6.3 s              | 5.0 / 4.0 s               | all    |
+| sft/qlora    | - / 9.1 s                | - / 6.2 s                 | all    |
+| dpo/full     | 8.7 / 7.2 s              | 5.1 / 5.3 s               | all    |
+| dpo/lora     | 13.4 / 14.3 s            | 8.7 / 7.9 s               | all    |
+| reward/full  | 9.1 / 8.0 s              | 4.5 / 4.4 s               | all    |
+| reward/lora  | - / 8.8 s                | - / 5.0 s                 | all    |
+| rl/full      | 3.2 / 3.7 s              | 3.1 / 2.2 s               | all    |
+| rl/lora      | - / 3.4 s                | - / 2.3 s                 | all    |
+| eval         | 0.7 / 0.9 s              | 0.5 / 0.7 s               | all    |
+
+A forward+backward+AdamW step of the same model at batch shapes from 1x32 to 16x128 tokens is 1.2-1.8x
+faster on 2 threads too, so no batch size of these recipes favours 1 thread on a quiet machine. The
+earlier table (1 thread for full fine-tuning: 8.4 s vs 17.6 s) was measured while other jobs held the
+cores, which is the case below.
 
 On a busy machine (1-minute load average at least the cores available) a second thread waits for cores
 other processes hold: measured at load ~13 on 2 vCPUs, LoRA SFT 1 thread 17.7 s, 2 threads 190 s; QLoRA
@@ -44,16 +56,16 @@ logger = logging.getLogger("corral.threads")
 ALL = 0  # every core available to this process
 # workload -> torch threads (1, or ALL), the faster of 1 and 2 threads measured on 2 vCPUs (module docstring).
 FASTEST = {
-    "sft/full": 1,
+    "sft/full": ALL,
     "sft/lora": ALL,
     "sft/qlora": ALL,
-    "dpo/full": 1,
+    "dpo/full": ALL,
     "dpo/lora": ALL,
-    "reward/full": 1,
+    "reward/full": ALL,
     "reward/lora": ALL,
-    "rl/full": 1,
+    "rl/full": ALL,
     "rl/lora": ALL,
-    "eval": 1,
+    "eval": ALL,
 }
 
 

@@ -3,7 +3,7 @@
 accelerate 1.15 turns an FSDP config into FSDP only on accelerators: `AcceleratorState` promotes a
 MULTI_GPU (MULTI_XPU, ...) process group to FSDP, but a CPU group stays MULTI_CPU, so the config
 trains as plain data parallelism. torch's `fully_shard` itself runs on CPU tensors over gloo.
-`finetune.launch_checks.shard_on_cpu` relabels the already-initialised CPU group as MULTI_GPU before the
+`corral.launch_checks.shard_on_cpu` relabels the already-initialised CPU group as MULTI_GPU before the
 Trainer builds its Accelerator, which then takes accelerate's own FSDP2 path (its plugin, `fully_shard`,
 its sharded optimizer and its state-dict code); the device stays the CPU and the backend gloo.
 

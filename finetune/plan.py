@@ -27,7 +27,7 @@ import sys
 
 import yaml
 
-from finetune.launch_checks import LaunchConfigError, check_accelerate_config
+from corral.launch_checks import LaunchConfigError, check_accelerate_config
 from finetune.memory import (
     DTYPE_BYTES,
     GIB,

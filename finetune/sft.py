@@ -23,6 +23,7 @@ from typing import Literal
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_final
+from corral.launch_checks import check_processes
 from corral.loading import (CHAT_TEMPLATE_HELP, check_model_path, finalize_for_chat, load_causal_lm, load_tokenizer,
                             save_merged)
 from corral.manifest import start_manifest
@@ -34,7 +35,6 @@ from corral.special_tokens import initialize_untrained_tokens
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
 from data_prep.safety_mix import check_safety_mix, with_safety_share
-from finetune.launch_checks import check_processes
 from finetune.packing import row_packing
 from finetune.plan import check_memory_before_loading
 from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text

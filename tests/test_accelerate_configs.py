@@ -20,7 +20,7 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
-from finetune.launch_checks import LaunchConfigError, check_accelerate_config
+from corral.launch_checks import LaunchConfigError, check_accelerate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "accelerate_configs").glob("*.yaml"))
@@ -134,10 +134,10 @@ SHARD_SCRIPT = textwrap.dedent("""
     from accelerate import Accelerator, PartialState
     from transformers import LlamaConfig, LlamaForCausalLM
     from corral.sharding import local_bytes, optimizer_state_bytes
-    from finetune.launch_checks import shard_on_cpu
+    from corral.launch_checks import shard_on_cpu
 
     state = PartialState(cpu=True)
-    sharded = shard_on_cpu(state)  # what finetune.launch_checks.check_processes does in every entry script
+    sharded = shard_on_cpu(state)  # what corral.launch_checks.check_processes does in every entry script
     accelerator = Accelerator(cpu=True)
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

@@ -33,7 +33,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from finetune.launch_checks import LaunchConfigError, check_local_processes, check_processes
+from corral.launch_checks import LaunchConfigError, check_local_processes, check_processes
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "accelerate_configs"

@@ -205,10 +205,10 @@ def check_processes(args, environ=os.environ) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m finetune.launch_checks CONFIG.yaml [NUM_PROCESSES]`: print OK or the one-line error."""
+    """`python -m corral.launch_checks CONFIG.yaml [NUM_PROCESSES]`: print OK or the one-line error."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or len(argv) > 2:
-        print("usage: python -m finetune.launch_checks CONFIG.yaml [NUM_PROCESSES]", file=sys.stderr)
+        print("usage: python -m corral.launch_checks CONFIG.yaml [NUM_PROCESSES]", file=sys.stderr)
         return 2
     try:
         cfg = check_accelerate_config(argv[0], int(argv[1]) if len(argv) == 2 else None)

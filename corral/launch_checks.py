@@ -204,6 +204,19 @@ def check_processes(args, environ=os.environ) -> None:
                            wanted, dtype)
 
 
+def wraps_with_fsdp(args, environ=os.environ) -> bool:
+    """Will the Trainer's accelerator wrap the model with FSDP? Call after `check_processes`.
+
+    accelerate turns an FSDP config into FSDP only on a multi-accelerator group (a CPU group once
+    `shard_on_cpu` relabelled it); elsewhere the config trains as data parallel. Under FSDP only the
+    whole model's forward gathers the root's parameters (embeddings, final norm, LM head): code that
+    calls the inner model directly (finetune/shared_prompt.py, finetune/fast_grpo.py) fails there.
+    """
+    dtype = args.distributed_state.distributed_type.value
+    return dtype == "FSDP" or (str(environ.get("ACCELERATE_USE_FSDP", "false")).lower() == "true"
+                               and dtype.startswith("MULTI_") and dtype != "MULTI_CPU")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m corral.launch_checks CONFIG.yaml [NUM_PROCESSES]`: print OK or the one-line error."""
     argv = sys.argv[1:] if argv is None else argv

@@ -24,11 +24,13 @@ import sys
 from trl import get_peft_config
 
 from corral.checkpoints import MarkCompleteCallback, prepare_output_dir, run_training, save_trained
+from corral.launch_checks import check_processes, wraps_with_fsdp
 from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
 from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import resolved_config, run_cli
 from corral.run_report import finish_run
+from corral.sharding import ShardReport
 from corral.threads import pick_threads
 from data_prep.preference_data import load_preference_data
 from finetune.preference import (
@@ -52,6 +54,11 @@ def main(argv: list[str] | None = None):
     pick_threads("dpo", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
+    check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
+    if method == "dpo" and script.shared_prompt and wraps_with_fsdp(args):
+        logger.warning("shared_prompt is off: under FSDP its prompt-once forward calls the inner model, whose "
+                       "embeddings FSDP has not gathered; TRL's forward runs (same log-probs, more FLOPs)")
+        script.shared_prompt = False
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_preference_data(script, "unpaired" if method == "kto" else "preference", args.seed)
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None):
     ref = reference_model(method, model, adapter_start, peft_config, args)
 
     trainer = build_trainer(method, model, ref, args, data.train, data.eval, tokenizer, peft_config,
-                            [MarkCompleteCallback()], shared_prompt=script.shared_prompt)
+                            [MarkCompleteCallback(), ShardReport()], shared_prompt=script.shared_prompt)
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "finetune/dpo.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "train_rows": len(data.train), "eval_rows": len(data.eval_rows),

@@ -21,6 +21,7 @@ from corral.script_help import exit_on_help
 exit_on_help(__name__, __doc__, __file__)  # before the heavy imports: --help answers at once
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,8 @@ RECIPE_TYPES = (RSScriptArguments, RewardArguments)
 def main(argv: list[str] | None = None) -> list[dict]:
     script, rewards = parse_recipe(RECIPE_TYPES, argv, required=("model_name_or_path", "output_dir", "sft_recipe"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if PartialState().num_processes > 1:
+    # WORLD_SIZE too: a CPU launch without use_cpu starts 2 processes that each see a world of 1.
+    if int(os.environ.get("WORLD_SIZE") or 1) > 1 or PartialState().num_processes > 1:
         raise CorralError("rejection sampling generates in one process; launch with accelerate_configs/cpu.yaml "
                           "or --num_processes 1")
     check_model_path(script.model_name_or_path)

@@ -29,6 +29,7 @@ from typing import Literal
 from trl import ModelConfig, get_peft_config
 
 from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_final
+from corral.launch_checks import check_processes, wraps_with_fsdp
 from corral.loading import (
     CHAT_TEMPLATE_HELP,
     check_model_path,
@@ -41,6 +42,7 @@ from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
+from corral.sharding import ShardReport
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments
 from finetune.fast_grpo import FastGRPOTrainer
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> dict:
     pick_threads("rl", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets
+    check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
+    if method == "grpo" and script.fast_grpo is not False and wraps_with_fsdp(args):
+        logger.warning("fast_grpo is off: under FSDP its prompt-once passes call the inner model, whose "
+                       "embeddings FSDP has not gathered; TRL's GRPOTrainer runs (same loss, more FLOPs)")
+        script.fast_grpo = False
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_prompts(script.datasets, args.seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer_cls = FastGRPOTrainer if method == "grpo" and script.fast_grpo is not False else trainer_class(method)
     trainer = trainer_cls(model=model, reward_funcs=components, args=args, train_dataset=data.train,
                           processing_class=tokenizer, peft_config=get_peft_config(model_args),
-                          callbacks=[MarkCompleteCallback()])
+                          callbacks=[MarkCompleteCallback(), ShardReport()])
     count_prompts_in_progress_bar(trainer, method)
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "finetune/rl.py", resolved_config((script, rewards, args, model_args)), {

@@ -25,11 +25,13 @@ from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config
 
 from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_trained
 from corral.errors import DataError
+from corral.launch_checks import check_processes
 from corral.loading import check_model_path, load_tokenizer
 from corral.manifest import start_manifest
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
+from corral.sharding import ShardReport
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.preference_data import PreferenceDataArguments, load_preference_data
 from evals.reward_model import pairwise
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None):
     pick_threads("reward", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
     check_before_loading(args, model_args, head="reward")  # LoRA settings and targets, output_dir, disk, secrets
+    check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_preference_data(script, "preference", args.seed)
@@ -69,7 +72,8 @@ def main(argv: list[str] | None = None):
     peft_config = seq_cls_lora(get_peft_config(model_args))
 
     trainer = RewardTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
-                            processing_class=tokenizer, peft_config=peft_config, callbacks=[MarkCompleteCallback()])
+                            processing_class=tokenizer, peft_config=peft_config,
+                            callbacks=[MarkCompleteCallback(), ShardReport()])
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "reward/train.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "train_rows": len(data.train),

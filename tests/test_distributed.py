@@ -1,5 +1,6 @@
 """Distributed training on the CPU: SFT and DPO on 2 processes, SFT on 2 "machines" over loopback,
-sharded SFT (FSDP2, and DeepSpeed ZeRO-2/3 when installed) on 2 processes, and the guards.
+sharded SFT, DPO and reward training (FSDP2; SFT also DeepSpeed ZeRO-2/3 when installed) on 2
+processes, and the guards, which every training entry script runs.
 
 Each run launches `finetune/sft.py` with `accelerate launch`, as a user would, on the seconds-sized
 tiny base. With the same global batch (2 processes x 4 = 1 process x 8), the same seed and
@@ -12,11 +13,13 @@ logs the parameter and optimizer-state bytes it holds ("rank 1 of 2 holds ..."),
 a sharded run really sharded.
 
 The multi-process runs take 20-60 s on 2 cores and are marked slow; the guard against the silent
-failure (a CPU launch without `use_cpu`, where every rank trains alone) runs in the default tier.
+failure (a CPU launch without `use_cpu`, where every rank trains alone) runs in the default tier:
+in-process for every entry script, and under a real 2-process launch for SFT and DPO.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -33,7 +36,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from corral.launch_checks import LaunchConfigError, check_local_processes, check_processes
+from corral.launch_checks import LaunchConfigError, check_local_processes, check_processes, wraps_with_fsdp
+from corral.recipe import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "accelerate_configs"
@@ -50,6 +54,23 @@ def sft_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[st
             "--num_train_epochs", "1", "--logging_steps", "1", "--learning_rate", "1e-3",
             "--dataloader_drop_last", "true", "--save_strategy", "no", "--gradient_checkpointing", "false",
             "--ddp_find_unused_parameters", "false", *extra]
+
+
+def dpo_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
+    return ["finetune/dpo.py", "recipes/tiny/dpo/full.yaml", "--model_name_or_path", str(tiny_small / "tiny-base"),
+            "--datasets", f"[{{path: {tiny_small / 'tiny-world/pref_train.jsonl'}}}]", "--eval_datasets", "[]",
+            "--output_dir", str(out), "--per_device_train_batch_size", str(batch), "--max_steps", "6",
+            "--loss_type", "sigmoid", "--logging_steps", "1", "--learning_rate", "1e-3", "--warmup_steps", "0",
+            "--dataloader_drop_last", "true", "--save_strategy", "no", "--ddp_find_unused_parameters", "false",
+            "--num_threads", "1", *extra]
+
+
+def reward_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
+    return ["reward/train.py", "recipes/tiny/reward/full.yaml", "--model_name_or_path", str(tiny_small / "tiny-base"),
+            "--datasets", f"[{{path: {tiny_small / 'tiny-world/pref_train.jsonl'}}}]", "--eval_datasets", "[]",
+            "--output_dir", str(out), "--per_device_train_batch_size", str(batch), "--max_steps", "6",
+            "--logging_steps", "1", "--warmup_steps", "0", "--dataloader_drop_last", "true", "--save_strategy", "no",
+            "--eval_strategy", "no", "--ddp_find_unused_parameters", "false", "--num_threads", "1", *extra]
 
 
 def launch(config: str, command: list[str], *launch_args: str, wait: bool = True):
@@ -121,17 +142,53 @@ def test_fsdp_config_without_gpu_warns_that_nothing_is_sharded(caplog):
     assert "asks for FSDP but accelerate runs MULTI_CPU: every process holds the whole model" in caplog.text
 
 
-def test_cpu_launch_without_use_cpu_stops_before_training(tiny_small, tmp_path):
+TRAINS_ALONE = ("error: the launcher started 2 processes but the Trainer runs 1 (NO), so each process would train "
+                "alone on all the data; set use_cpu: true in the recipe (or export ACCELERATE_USE_CPU=true): torchrun "
+                "does not pass the accelerate config's use_cpu on")
+ENTRY_SCRIPTS = {  # module: (a recipe it runs, its data in the tiny world, flags that drop other data)
+    "finetune.sft": ("recipes/tiny/sft/full.yaml", "sft_train.jsonl", []),
+    "finetune.dpo": ("recipes/tiny/dpo/full.yaml", "pref_train.jsonl", ["--eval_datasets", "[]"]),
+    "finetune.rl": ("recipes/tiny/rl/grpo.yaml", "rl_prompts_train.jsonl", ["--heldout_datasets", "[]"]),
+    "reward.train": ("recipes/tiny/reward/full.yaml", "pref_train.jsonl", ["--eval_datasets", "[]"]),
+}
+
+
+@pytest.mark.parametrize("module", sorted(ENTRY_SCRIPTS))
+def test_every_training_entry_script_stops_when_its_processes_would_train_alone(module, tiny_small, tmp_path,
+                                                                                 monkeypatch, capsys):
+    """A torchrun worker of a CPU launch without use_cpu: WORLD_SIZE 2, but a Trainer of world size 1."""
+    recipe, data, extra = ENTRY_SCRIPTS[module]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        run_cli(importlib.import_module(module).main, [
+            str(REPO / recipe), "--model_name_or_path", str(tiny_small / "tiny-base"),
+            "--datasets", f"[{{path: {tiny_small / 'tiny-world' / data}}}]", *extra, "--output_dir", str(out),
+            "--use_cpu", "false", "--num_threads", "1"])
+    assert exc.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert errors == [TRAINS_ALONE]
+    assert not out.exists()  # before output_dir, data and model
+
+
+@pytest.mark.parametrize("command", [sft_command, dpo_command], ids=["sft", "dpo"])
+def test_cpu_launch_without_use_cpu_stops_before_training(command, tiny_small, tmp_path):
     """The silent failure: torchrun starts 2 workers, but without use_cpu each would train alone."""
-    proc = launch("cpu_ddp_2proc.yaml", sft_command(tiny_small, tmp_path / "out", 4, "--use_cpu", "false"))
+    proc = launch("cpu_ddp_2proc.yaml", command(tiny_small, tmp_path / "out", 4, "--use_cpu", "false"))
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
-    assert errors and errors[0] == (
-        "error: the launcher started 2 processes but the Trainer runs 1 (NO), so each process would train alone on "
-        "all the data; set use_cpu: true in the recipe (or export ACCELERATE_USE_CPU=true): torchrun does not pass "
-        "the accelerate config's use_cpu on"), output[-2000:]
+    assert errors and errors[0] == TRAINS_ALONE, output[-2000:]
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_fsdp_wraps_the_model_only_on_an_accelerator_group():
+    fsdp = {"ACCELERATE_USE_FSDP": "true"}
+    assert wraps_with_fsdp(_args(2, "MULTI_GPU"), fsdp)  # GPUs, or CPU processes once shard_on_cpu relabelled them
+    assert wraps_with_fsdp(_args(2, "FSDP"), {})  # the Accelerator exists already
+    assert not wraps_with_fsdp(_args(2, "MULTI_CPU"), fsdp)  # FSDP1 on CPU processes: data parallel
+    assert not wraps_with_fsdp(_args(1, "NO"), fsdp)  # one process
+    assert not wraps_with_fsdp(_args(2, "MULTI_GPU"), {"ACCELERATE_USE_FSDP": "false"})
 
 
 # --- real multi-process runs (slow)
@@ -248,19 +305,62 @@ def test_deepspeed_zero_on_two_cpu_processes_reproduces_the_single_process_run(o
     assert_sharded_like_one_process(one_process, out, output, wall, f"zero{stage}_cpu.yaml", params_sharded=stage == 3)
 
 
+@pytest.fixture(scope="module")
+def dpo_one_process(tiny_small, tmp_path_factory):
+    """The DPO reference: 1 process x batch 8."""
+    out = tmp_path_factory.mktemp("dpo") / "one"
+    output, wall = timed_launch("cpu.yaml", dpo_command(tiny_small, out, 8))
+    return SimpleNamespace(out=out, output=output, wall=wall, losses=losses(out))
+
+
 @pytest.mark.slow
-def test_dpo_on_two_processes_reproduces_the_single_process_loss_curve(tiny_small, tmp_path):
-    pairs = tiny_small / "tiny-world/pref_train.jsonl"
-    command = ["finetune/dpo.py", "recipes/tiny/dpo/full.yaml", "--model_name_or_path", str(tiny_small / "tiny-base"),
-               "--datasets", f"[{{path: {pairs}}}]", "--eval_datasets", "[]", "--max_steps", "6", "--loss_type", "sigmoid",
-               "--logging_steps", "1", "--learning_rate", "1e-3", "--warmup_steps", "0", "--dataloader_drop_last", "true",
-               "--save_strategy", "no", "--ddp_find_unused_parameters", "false"]
-    one, wall_one = timed_launch("cpu.yaml", [*command, "--output_dir", str(tmp_path / "one"),
-                                              "--per_device_train_batch_size", "8"])
-    two, wall_two = timed_launch("cpu_ddp_2proc.yaml", [*command, "--output_dir", str(tmp_path / "two"),
-                                                        "--per_device_train_batch_size", "4"])
-    a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
+def test_dpo_on_two_processes_reproduces_the_single_process_loss_curve(dpo_one_process, tiny_small, tmp_path):
+    two, wall_two = timed_launch("cpu_ddp_2proc.yaml", dpo_command(tiny_small, tmp_path / "two", 4))
+    a, b = dpo_one_process.losses, losses(tmp_path / "two")
     assert len(a) == len(b) == 6 and a[0] == pytest.approx(0.6931, abs=1e-4)  # log 2: policy == reference at start
     diff = max(abs(x - y) for x, y in zip(a, b))
-    print(f"\nDPO 1 process: {wall_one:.1f} s; 2 processes: {wall_two:.1f} s; max |loss diff| {diff:.2e}")
+    print(f"\nDPO 1 process: {dpo_one_process.wall:.1f} s; 2 processes: {wall_two:.1f} s; max |loss diff| {diff:.2e}")
     assert diff < TOLERANCE
+
+
+def assert_fsdp2_like_one_process(one: SimpleNamespace, out: Path, output: str, wall: float, label: str):
+    """FSDP2 on 2 CPU processes: each rank holds about half the parameters and optimizer states; the losses
+    and the saved model are the single process's."""
+    assert processes_seen(output) == [(0, 2, "MULTI_CPU"), (1, 2, "MULTI_CPU")]
+    assert output.count("FSDP2 on 2 CPU processes (gloo)") == 2
+    (one_params, one_opt), = shard_reports(one.output).values()
+    two = shard_reports(output)
+    assert sorted(two) == [0, 1], output[-2000:]
+    for params, opt in two.values():
+        assert 0.4 <= params / one_params <= 0.65 and 0.4 <= opt / one_opt <= 0.65
+    diff = max(abs(a - b) for a, b in zip(losses(out), one.losses))
+    print(f"\n{label}: {wall:.1f} s (1 process {one.wall:.1f} s); per rank {two[0][0]} parameter bytes (1 process "
+          f"{one_params}), {two[0][1]} optimizer-state bytes ({one_opt}); max |loss diff| {diff:.2e}")
+    assert len(losses(out)) == len(one.losses) == 6 and diff < TOLERANCE
+    saved, reference = load_file(str(out / "model.safetensors")), load_file(str(one.out / "model.safetensors"))
+    if "lm_head.weight" in saved and "lm_head.weight" not in reference:  # a full state dict names the tied copy too
+        torch.testing.assert_close(saved.pop("lm_head.weight"), saved["model.embed_tokens.weight"])
+    assert saved.keys() == reference.keys()
+    for key in reference:
+        torch.testing.assert_close(saved[key], reference[key], atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_dpo_with_fsdp2_on_two_cpu_processes_reproduces_the_single_process_run(dpo_one_process, tiny_small, tmp_path):
+    out = tmp_path / "fsdp2"
+    output, wall = timed_launch("fsdp2_cpu.yaml", dpo_command(tiny_small, out, 4))
+    # shared_prompt (on by default) calls the inner model, which FSDP does not gather: TRL's forward runs instead.
+    assert output.count("shared_prompt is off: under FSDP") == 2
+    assert "asks for FSDP but accelerate runs" not in output
+    assert_fsdp2_like_one_process(dpo_one_process, out, output, wall, "DPO fsdp2_cpu.yaml")
+
+
+@pytest.mark.slow
+def test_reward_model_with_fsdp2_on_two_cpu_processes_reproduces_the_single_process_run(tiny_small, tmp_path):
+    one = SimpleNamespace(out=tmp_path / "one")
+    one.output, one.wall = timed_launch("cpu.yaml", reward_command(tiny_small, one.out, 8))
+    one.losses = losses(one.out)
+    out = tmp_path / "fsdp2"
+    output, wall = timed_launch("fsdp2_cpu.yaml", reward_command(tiny_small, out, 4))
+    assert "asks for FSDP but accelerate runs" not in output
+    assert_fsdp2_like_one_process(one, out, output, wall, "reward fsdp2_cpu.yaml")

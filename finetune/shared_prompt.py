@@ -4,12 +4,18 @@ TRL 1.16's DPO forward runs `[prompt + chosen; prompt + rejected]`, each row pad
 row in the batch, and (off GPU) projects every position through the LM head. On the tiny world the
 prompt is ~23 tokens and an answer ~8-11, so about a quarter of those token-passes are a second copy of
 the prompt or padding, and the head (with its entropy and top-1 statistics) runs mostly on positions
-that are never scored (docs/performance.md has the profile). Here:
+that are never scored (docs/performance.md has the profile). Here, with `sdpa` or `eager` attention:
 
-1. the prompts, left-padded to the longest prompt, run once and leave their keys and values in a cache;
-2. the cache is repeated for the two answers of each pair, and the answers (right-padded to the
-   longest answer) run on top of it, with their true positions;
-3. the LM head, log-softmax and statistics run on the answer tokens only.
+1. each pair becomes ONE row `[prompt | chosen | rejected]` (right-padded to the longest pair), with
+   the rejected answer at the positions it has in TRL's row (right after the prompt) and a block mask:
+   prompt tokens see the prompt causally, each answer sees the prompt and itself causally, never the
+   other answer. One forward over these rows gives every answer token's hidden state;
+2. the LM head, log-softmax and statistics run on the answer tokens only.
+
+Other attention implementations (flash attention takes no custom mask) run the prompts once, left-padded,
+into a KV cache, copy the cache to the two answers and run the answers on top (two forwards;
+`prompt_once_hidden`). Measured per DPO training step on the tiny model, 1 thread: the packed row
+x1.86 against TRL's forward, the two-forward version x1.37 (docs/performance.md).
 
 The result has TRL's layout (`FusedCausalLMOutput`'s `log_probs`, `entropy`, `mean_logits`, `is_top1`,
 shape `(2B, L - 1)`, zero off the answer), so TRL's loss code is used unchanged. Where this does not
@@ -104,7 +110,66 @@ def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
     lengths = split_pairs(input_ids, scored)
     if lengths is None:
         return None
-    prompt_len, answer_len = lengths
+    if backbone_and_head(model)[2]._attn_implementation in ("sdpa", "eager"):
+        return packed_pairs_forward(model, input_ids, *lengths)
+    return prompt_cache_forward(model, input_ids, *lengths)
+
+
+def trl_layout(input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, stats) -> SimpleNamespace:
+    """`scored_token_stats` of the answer tokens put back where TRL's fused head has them: row `rows` of
+    `[chosen; rejected]`, column `cols` (the position of the token that predicts it), zero elsewhere."""
+    shape = (input_ids.size(0), input_ids.size(1) - 1)
+
+    def place(values):
+        return torch.zeros(shape, dtype=values.dtype, device=input_ids.device).index_put((rows, cols), values)
+
+    token_logps, entropy, mean_logits, is_top1 = stats
+    return SimpleNamespace(log_probs=place(token_logps), entropy=place(entropy), mean_logits=place(mean_logits),
+                           is_top1=place(is_top1), log_sum_sq_probs=None, aux_loss=None)
+
+
+def packed_pairs_forward(model, input_ids: torch.Tensor, prompt_len: torch.Tensor, answer_len: torch.Tensor):
+    """One row `[prompt | chosen | rejected]` per pair under a block mask, one forward (module docstring, 1.)."""
+    pairs, device = input_ids.size(0) // 2, input_ids.device
+    backbone, head, config = backbone_and_head(model)
+    p_len, c_len = prompt_len[:pairs, None], answer_len[:pairs, None]
+    end = p_len + c_len + answer_len[pairs:, None]
+    width = int(end.max())
+    cols = torch.arange(width, device=device)[None, :]
+    rejected = (cols >= p_len + c_len) & (cols < end)
+    valid = cols < end
+    segment = torch.where(cols < p_len, 0, torch.where(rejected, 2, 1)).masked_fill(~valid, -1)
+
+    # where each column comes from in TRL's rows: the chosen row, or (rejected answer) the rejected row,
+    # shifted back by the chosen answer's length; that is also the position the model sees
+    src_col = torch.where(rejected, cols - c_len, cols).clamp(max=input_ids.size(1) - 1) * valid
+    pair = torch.arange(pairs, device=device)[:, None]
+    src_row = torch.where(rejected, pair + pairs, pair)
+    ids = input_ids[src_row, src_col] * valid
+
+    causal = cols.T >= cols  # [query, key]
+    seg_q, seg_k = segment[:, :, None], segment[:, None, :]
+    allowed = causal[None] & valid[:, None, :] & ((seg_k == 0) | (seg_k == seg_q))
+    allowed[:, :, 0] |= ~valid  # a padding column looks at column 0: no fully masked row (NaN in softmax)
+    if config._attn_implementation == "eager":  # eager adds the mask to the scores; sdpa takes booleans
+        mask = torch.zeros(allowed.shape, dtype=backbone.dtype, device=device).masked_fill(
+            ~allowed, torch.finfo(backbone.dtype).min)
+    else:
+        mask = allowed
+    hidden = backbone(input_ids=ids, attention_mask=mask[:, None], position_ids=src_col,
+                      use_cache=False).last_hidden_state
+
+    # each answer token is predicted by the column before it in its segment; an answer's first token by the
+    # prompt's last column
+    answer = (segment > 0)
+    first = (cols == p_len) | (cols == p_len + c_len)
+    predictor = torch.where(first, p_len - 1, cols - 1)
+    stats = scored_token_stats(head, hidden[pair.expand(-1, width)[answer], predictor[answer]], ids[answer])
+    return trl_layout(input_ids, src_row[answer], src_col[answer] - 1, stats)
+
+
+def prompt_cache_forward(model, input_ids: torch.Tensor, prompt_len: torch.Tensor, answer_len: torch.Tensor):
+    """The prompts once into a KV cache, the answers on top (module docstring: other attention implementations)."""
     pairs, device = input_ids.size(0) // 2, input_ids.device
     backbone, head, config = backbone_and_head(model)
 
@@ -127,20 +192,10 @@ def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
     hidden = prompt_once_hidden(backbone, config, prompt_ids, prompt_mask, src.clamp(min=0),
                                 torch.arange(pairs, device=device).repeat_interleave(2), answer_ids, answer_mask, a_pos)
 
-    # 3. the head on scored tokens only
+    # 3. the head on scored tokens only, back to TRL's layout
     keep = answer_mask.bool()
-    token_logps, entropy, mean_logits, is_top1 = scored_token_stats(head, hidden[keep], answer_ids[keep])
-
-    # back to TRL's layout: row r of [chosen; rejected], column = position of the predicting token
-    rows = order[:, None].expand(-1, a_width)[keep]
-    cols_out = (a_pos - 1)[keep]
-    shape = (input_ids.size(0), input_ids.size(1) - 1)
-
-    def place(values):
-        return torch.zeros(shape, dtype=values.dtype, device=device).index_put((rows, cols_out), values)
-
-    return SimpleNamespace(log_probs=place(token_logps), entropy=place(entropy), mean_logits=place(mean_logits),
-                           is_top1=place(is_top1), log_sum_sq_probs=None, aux_loss=None)
+    stats = scored_token_stats(head, hidden[keep], answer_ids[keep])
+    return trl_layout(input_ids, order[:, None].expand(-1, a_width)[keep], (a_pos - 1)[keep], stats)
 
 
 class SharedPromptCall:

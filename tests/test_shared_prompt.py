@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from trl.trainer.utils import add_fused_lm_head
 
-from finetune.shared_prompt import SharedPromptCall, split_pairs
+from finetune.shared_prompt import SharedPromptCall, prompt_cache_forward, split_pairs
 
 OUTPUTS = ("log_probs", "entropy", "mean_logits", "is_top1")
 
 
-def tiny_llama():
+def tiny_llama(attn_implementation: str = "sdpa"):
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                         tie_word_embeddings=True)
+                         tie_word_embeddings=True, attn_implementation=attn_implementation)
     model = LlamaForCausalLM(config)
     add_fused_lm_head(model, outputs=OUTPUTS)
     return model
@@ -34,15 +35,22 @@ def dpo_batch(prompt_lens, chosen_lens, rejected_lens):
     return ids, mask, ids.masked_fill(scored == 0, -100)
 
 
-def test_outputs_and_gradients_equal_trls_forward():
-    model = tiny_llama()
+@pytest.mark.parametrize("path", ["packed/sdpa", "packed/eager", "prompt-cache"])
+def test_outputs_and_gradients_equal_trls_forward(path):
+    """The one-row `[prompt | chosen | rejected]` forward (sdpa and eager masks) and the KV-cache forward
+    (other attention implementations) against TRL's: prompts, chosen and rejected answers of unequal lengths."""
+    model = tiny_llama("eager" if path == "packed/eager" else "sdpa")
     ids, mask, labels = dpo_batch([5, 9, 3], [4, 2, 6], [7, 3, 1])
     expected = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, use_cache=False)
     expected.log_probs.sum().backward()
     expected_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
 
-    got = SharedPromptCall(model)(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, use_cache=False)
+    if path == "prompt-cache":
+        got = prompt_cache_forward(model, ids, *split_pairs(ids, labels != -100))
+    else:
+        got = SharedPromptCall(model)(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True,
+                                      use_cache=False)
     assert type(got) is not type(expected)  # it did not fall back to the model's own forward
     got.log_probs.sum().backward()
     scored = (labels != -100)[:, 1:]

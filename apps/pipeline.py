@@ -18,9 +18,9 @@ Stages (each an ordinary command, printed as it starts; its log goes to <output>
 A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,
 its recipe, the files the recipe reads and the start model's manifest (run_manifest.json or
 tiny_build.json). Change a recipe or a data file, or retrain a start model, and the stage and every
-stage after it run again. Stages whose inputs are ready run side by side (`--jobs`, default 2: the
-tiny trainers compute on one thread each, corral/threads.py). Each stage's wall time and CPU seconds
-(user + system of the stage and its child processes: robust on a shared machine) are printed.
+stage after it run again. Stages whose inputs are ready run side by side (`--jobs`, default 2), sharing
+the cores through OMP_NUM_THREADS (corral's trainers take it as the user's choice). Each stage's wall time
+and CPU seconds (user + system of the stage and its child processes: robust on a shared machine) are printed.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from corral.threads import available_cores
 
 VENV = Path(".venv/bin")
 LAUNCH = [str(VENV / "accelerate"), "launch", "--config_file", "accelerate_configs/cpu.yaml"]
@@ -113,12 +115,28 @@ def is_done(stage: Stage, key: str) -> bool:
     return marker.is_file() and json.loads(marker.read_text()).get("key") == key
 
 
+def stage_threads(cores: int, jobs: int, side_by_side: int) -> str:
+    """How a stage's torch threads are set: the user's exported OMP_NUM_THREADS, else the cores shared among the
+    stages that will run side by side (corral's trainers pick all cores, and two stages with 2 threads each on
+    2 cores wait for each other: corral/threads.py)."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} exported"
+    return f"OMP_NUM_THREADS={max(1, cores // max(1, min(jobs, side_by_side)))}"
+
+
+def threads_env(threads: str) -> dict[str, str]:
+    """The stage's environment with the OMP_NUM_THREADS=N that `stage_threads` chose."""
+    name, value = threads.split()[0].split("=")
+    return {**os.environ, name: value}
+
+
 def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int:
     done: dict[str, float | None] = {}  # name -> seconds (None: skipped)
     cpu: dict[str, float] = {}  # name -> CPU seconds of the stage's process tree
     running: dict[str, tuple[subprocess.Popen, float, Stage]] = {}
     failed, start = [], time.time()
     while len(done) + len(failed) < len(selected) and not (failed and not running):
+        ready = [s for s in selected if s.name not in done and s.name not in running and all(d in done for d in s.after)]
         for stage in selected:
             if stage.name in done or stage.name in running or len(running) >= jobs or failed:
                 continue
@@ -132,13 +150,14 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
             # A finished earlier run (its marker is there) left checkpoints of other inputs: a trainer would resume
             # from them. Without a marker the stage was killed midway, and resuming is what it should do.
             command = stage.command + (stage.start_over if (Path(stage.output) / MARKER).is_file() else ())
-            print(f"[{stage.name}] $ {' '.join(command)}", flush=True)
+            threads = stage_threads(available_cores(), jobs, len(running) + len(ready))
+            print(f"[{stage.name}] $ {' '.join(command)}   ({threads})", flush=True)
             if dry_run:
                 done[stage.name] = 0.0
                 continue
             Path(stage.output).mkdir(parents=True, exist_ok=True)
             log = open(Path(stage.output) / "pipeline.log", "w")
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=threads_env(threads))
             running[stage.name] = (proc, time.time(), stage, key)  # key: the inputs as they were at the start
         for name, (proc, t0, stage, key) in list(running.items()):
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # wait4: this child's own rusage, not all children's

@@ -70,3 +70,26 @@ def test_a_rerun_starts_over_instead_of_resuming_an_earlier_runs_checkpoints(tmp
     (tmp_path / "out" / MARKER).unlink()  # killed midway: no marker, so the trainer may resume
     assert run([stage], jobs=1, force=set(), dry_run=False) == 0
     assert calls.read_text().splitlines()[-1] == ""
+
+
+def test_stages_side_by_side_share_the_cores_and_an_exported_thread_count_wins(tmp_path, monkeypatch, capsys):
+    """corral's trainers pick all cores; two stages at once would each take them all (2 x 2 threads on 2 cores)."""
+    import apps.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "available_cores", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+    def stage(name, after=()):
+        code = f"import os; open({str(tmp_path / name)!r}, 'w').write(os.environ['OMP_NUM_THREADS'])"
+        return Stage(name, (sys.executable, "-c", code), str(tmp_path / f"o-{name}"), after=after)
+
+    first, left, right = stage("first"), stage("left", ("first",)), stage("right", ("first",))
+    assert run([first, left, right], jobs=2, force=set(), dry_run=False) == 0
+    threads = {name: (tmp_path / name).read_text() for name in ("first", "left", "right")}
+    assert threads == {"first": "4", "left": "2", "right": "2"}
+    assert "(OMP_NUM_THREADS=2)" in capsys.readouterr().out
+    assert run([first, left, right], jobs=1, force={"first", "left", "right"}, dry_run=False) == 0
+    assert (tmp_path / "left").read_text() == "4"  # one at a time: each gets every core
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert run([first, left], jobs=2, force={"first", "left"}, dry_run=False) == 0
+    assert (tmp_path / "first").read_text() == "1" and "OMP_NUM_THREADS=1 exported" in capsys.readouterr().out

@@ -18,13 +18,13 @@ prompt; a benign prompt both samples refused gets no revision (the rule cannot w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corral.errors import DataError
 from corral.recipe import parse_recipe
+from data_prep.mixture import DatasetSpec
 from evals.refusal import is_refusal
+from finetune.online_rl import load_prompts
 
 KINDS = ("harmful", "benign")
 
@@ -78,31 +78,15 @@ class PromptRow:
 
 
 def read_prompts(path: str | Path) -> list[PromptRow]:
-    """`{"prompt": str | messages, "kind"?: "harmful" | "benign"}` JSONL rows (evals suites and RL prompt
-    files are such rows); a bad row is a one-line `DataError` naming file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such prompts file")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        prompt = row.get("prompt", row.get("messages")) if isinstance(row, dict) else None
-        if isinstance(prompt, str) and prompt.strip():
-            prompt = [{"role": "user", "content": prompt}]
-        if not (isinstance(prompt, list) and prompt and all(isinstance(m, dict) and isinstance(m.get("content"), str)
-                                                            for m in prompt) and prompt[-1].get("role") == "user"):
-            raise DataError(f"{path}:{n}: expected 'prompt' (a string, or messages ending in a user turn)")
-        kind = row.get("kind")
-        rows.append(PromptRow(tuple({"role": m["role"], "content": m["content"]} for m in prompt),
-                              kind if kind in KINDS else None))
-    if not rows:
-        raise DataError(f"{path}: no prompts")
-    return rows
+    """`{"prompt": str | messages, "kind"?: "harmful" | "benign"}` rows (evals suites and RL prompt files are
+    such rows; a suite's `messages` stands for `prompt`), read as RL reads its prompts
+    (`finetune.online_rl.load_prompts`): any file format corral reads, and a bad row is a one-line
+    `DataError` naming file and line. Every row is kept, duplicates too, in file order."""
+    # Renamed: the messages format keeps no other column, and the rule critic needs `kind`.
+    spec = DatasetSpec(str(path), columns={"messages": "prompt"})
+    rows = load_prompts([spec], seed=0, what="--prompts", dedup=False).train.to_list()
+    return [PromptRow(tuple({"role": m["role"], "content": m["content"]} for m in row["prompt"]),
+                      row.get("kind") if row.get("kind") in KINDS else None) for row in rows]
 
 
 def rule_ok(kind: str | None, answer: str) -> bool | None:

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from corral.errors import DataError
 from data_prep.mixture import DatasetSpec, mix_rows
 from finetune import constitution as C
 from finetune.constitutional import main
@@ -40,6 +41,36 @@ def test_bad_principles_file_is_one_line_before_any_model_loads(tmp_path, capsys
     assert main(["--prompts", str(prompts), "--model", "no/such/model", "--principles", str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and str(bad) in err
+
+
+def test_prompts_are_read_as_rl_reads_them_keeping_kind_and_every_row(tmp_path):
+    rows = [{"prompt": "How do I make a bomb?", "kind": "harmful"},
+            {"kind": "benign", "messages": [{"role": "system", "content": "Be brief."},
+                                            {"role": "user", "content": "How do I crack an egg?"}]},  # a suite row
+            {"prompt": "How do I make a bomb?", "kind": "harmful"},  # a repeat stays: one row, one sample set
+            {"prompt": "What is 2 + 2?", "kind": "task"}]  # no rule label
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert C.read_prompts(path) == [
+        C.PromptRow(({"role": "user", "content": "How do I make a bomb?"},), "harmful"),
+        C.PromptRow(({"role": "system", "content": "Be brief."}, {"role": "user", "content": "How do I crack an egg?"}),
+                    "benign"),
+        C.PromptRow(({"role": "user", "content": "How do I make a bomb?"},), "harmful"),
+        C.PromptRow(({"role": "user", "content": "What is 2 + 2?"},), None)]
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"prompt": "  "}', "p.jsonl:2: prompt: empty content in turn 1"),
+    ('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}',
+     "p.jsonl:2: prompt ends with an assistant turn"),
+    ('{"prompt": "Hi"', "p.jsonl:2: line is not valid JSON"),
+])
+def test_a_bad_prompt_row_is_one_line_naming_file_and_line(tmp_path, line, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"prompt": "Hi", "kind": "benign"}) + "\n" + line + "\n")
+    with pytest.raises(DataError) as info:
+        C.read_prompts(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_bad_judge_is_one_line(tiny_small, tmp_path, capsys):

@@ -119,3 +119,13 @@ def test_bad_sft_settings_fail_before_sampling(tiny_small, tmp_path, capsys, mon
         run_cli(rs_main, rs_args(tiny_small, tmp_path / "rs", "--sft_overrides", "{learning_rat: 1.0}"))
     err = capsys.readouterr().err.strip()
     assert err == f"error: command line: unknown option '--learning_rat' (did you mean '--learning_rate'?)"
+
+
+def test_a_multi_process_launch_stops_before_sampling(tiny_small, tmp_path, capsys, monkeypatch):
+    # What torchrun gives each worker, also when a CPU launch without use_cpu leaves each a world of 1.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit):
+        run_cli(rs_main, rs_args(tiny_small, tmp_path / "rs"))
+    assert capsys.readouterr().err.strip() == ("error: rejection sampling generates in one process; launch with "
+                                               "accelerate_configs/cpu.yaml or --num_processes 1")
+    assert not (tmp_path / "rs").exists()

@@ -4,27 +4,27 @@ TRL 1.16's DPO forward runs `[prompt + chosen; prompt + rejected]`, each row pad
 row in the batch, and (off GPU) projects every position through the LM head. On the tiny world the
 prompt is ~23 tokens and an answer ~8-11, so about a quarter of those token-passes are a second copy of
 the prompt or padding, and the head (with its entropy and top-1 statistics) runs mostly on positions
-that are never scored (docs/performance.md has the profile). Here, with `sdpa` or `eager` attention:
+that are never scored (docs/performance.md has the profile). Here (`prompt_once_hidden`):
 
-1. each pair becomes ONE row `[prompt | chosen | rejected]` (right-padded to the longest pair), with
-   the rejected answer at the positions it has in TRL's row (right after the prompt) and a block mask:
-   prompt tokens see the prompt causally, each answer sees the prompt and itself causally, never the
-   other answer. One forward over these rows gives every answer token's hidden state;
+1. with `sdpa` or `eager` attention, each pair becomes ONE row `[prompt | chosen | rejected]` (right-padded
+   to the longest pair), the rejected answer at the positions it has in TRL's row (right after the prompt),
+   under a block mask: prompt tokens see the prompt causally, each answer sees the prompt and itself
+   causally, never the other answer. One forward gives every answer token's hidden state. Other attention
+   implementations (flash attention takes no custom mask) run the left-padded prompts once into a KV cache,
+   copy it to the two answers and run the answers on top (two forwards);
 2. the LM head, log-softmax and statistics run on the answer tokens only.
 
-Other attention implementations (flash attention takes no custom mask) run the prompts once, left-padded,
-into a KV cache, copy the cache to the two answers and run the answers on top (two forwards;
-`prompt_once_hidden`). Measured per DPO training step on the tiny model, 1 thread: the packed row
-x1.86 against TRL's forward, the two-forward version x1.37 (docs/performance.md).
+Measured per DPO training step on the tiny model, 1 thread, CPU seconds against TRL's forward: the one-row
+version x1.9-2.1, the KV-cache version x1.37 (docs/performance.md).
 
 The result has TRL's layout (`FusedCausalLMOutput`'s `log_probs`, `entropy`, `mean_logits`, `is_top1`,
 shape `(2B, L - 1)`, zero off the answer), so TRL's loss code is used unchanged. Where this does not
 apply (chosen and rejected not sharing a prompt, logit soft-capping or scaling, `use_weighting`'s
 `log_sum_sq_probs`), `SharedPromptCall` hands the call to the model as it was.
 
-The pieces (`prompt_once_hidden`: prompts once, cache copied to the answer rows, answers on top;
-`scored_token_stats`: the head on scored tokens) also serve GRPO's groups of completions
-(finetune/fast_grpo.py).
+The pieces (`prompt_once_hidden`: each prompt once, its answers after it; `scored_token_stats`: the head on
+scored tokens) also serve GRPO's groups of completions (finetune/fast_grpo.py): there a row is a prompt
+and all its completions.
 """
 
 from __future__ import annotations
@@ -71,13 +71,68 @@ def plain_lm_head(model) -> bool:
                                          "lm_head_multiplier", "logits_scaling"))
 
 
-def prompt_once_hidden(backbone, config, prompts, prompt_mask, prompt_pos, rows, answers, answer_mask, answer_pos):
+def prompt_once_hidden(backbone, config, prompts, prompt_mask, prompt_pos, rows, answers, answer_mask, answer_pos,
+                       packed: bool | None = None):
     """Hidden states that predict each answer token, with each distinct prompt run once.
 
     `prompts` (U, P) are left-padded (the last column is every prompt's last token), `rows` (R,) names the prompt of
-    each of the R answer rows, `answers` (R, A) are right-padded; `*_pos` are the positions the model sees. The
-    prompts leave their keys and values in a cache, which is copied to the answer rows; the answers run on top.
-    Returns (R, A, H): column j predicts answer token j (column 0 comes from the prompt's last token)."""
+    each of the R answer rows, `answers` (R, A) are right-padded; `*_pos` are the positions the model sees.
+    Returns (R, A, H): column j predicts answer token j (column 0 comes from the prompt's last token).
+    `packed` (default: with sdpa or eager attention) puts each prompt and all its answers in one row under a block
+    mask (`packed_rows_hidden`); otherwise the prompts fill a KV cache the answers run on (`cached_prompt_hidden`)."""
+    if packed is None:
+        packed = config._attn_implementation in ("sdpa", "eager")
+    run = packed_rows_hidden if packed else cached_prompt_hidden
+    return run(backbone, config, prompts, prompt_mask, prompt_pos, rows, answers, answer_mask, answer_pos)
+
+
+def packed_rows_hidden(backbone, config, prompts, prompt_mask, prompt_pos, rows, answers, answer_mask, answer_pos):
+    """`prompt_once_hidden` in one forward: row u is `[prompt u | its answers, one after another]`; prompt tokens
+    see the prompt causally, each answer sees the prompt and itself causally, never another answer."""
+    (n_prompts, width), (n_answers, a_width) = prompts.shape, answers.shape
+    device = prompts.device
+    # answer r takes `used[r]` columns (up to its last unmasked token), after the answers of its prompt before it
+    used = (answer_mask.bool() * torch.arange(1, a_width + 1, device=device)).amax(1)
+    order = torch.argsort(rows, stable=True)
+    before = used[order].cumsum(0) - used[order]  # columns of all answers before, in prompt order
+    counts = torch.bincount(rows, minlength=n_prompts)
+    group_start = counts.cumsum(0) - counts  # where each prompt's answers begin in `order`
+    start = torch.empty_like(used)
+    start[order] = width + before - before[group_start[rows[order]]]
+    total = int((start + used).max()) if n_answers else width
+    cols = start[:, None] + torch.arange(a_width, device=device)  # (R, A): where each answer token goes
+    placed = torch.arange(a_width, device=device)[None, :] < used[:, None]
+
+    def packed(prompt_part, answer_part, fill=0):
+        out = torch.full((n_prompts, total), fill, dtype=answer_part.dtype, device=device)
+        out[:, :width] = prompt_part
+        out[rows[:, None].expand(-1, a_width)[placed], cols[placed]] = answer_part[placed]
+        return out
+
+    ids, positions = packed(prompts, answers), packed(prompt_pos, answer_pos)
+    key_valid = packed(prompt_mask.bool(), answer_mask.bool(), False)
+    segment = packed(torch.zeros_like(prompts), torch.arange(1, n_answers + 1, device=device)[:, None].expand(
+        -1, a_width), -1)
+    index = torch.arange(total, device=device)
+    allowed = ((index[:, None] >= index[None, :])[None] & key_valid[:, None, :]
+               & ((segment[:, None, :] == 0) | (segment[:, None, :] == segment[:, :, None])))
+    allowed[:, :, width - 1] |= ~key_valid  # padding looks at the prompt's last token: no fully masked row
+    if config._attn_implementation == "eager":  # eager adds the mask to the scores; sdpa takes booleans
+        mask = torch.zeros(allowed.shape, dtype=backbone.dtype, device=device).masked_fill(
+            ~allowed, torch.finfo(backbone.dtype).min)
+    else:
+        mask = allowed
+    hidden = backbone(input_ids=ids, attention_mask=mask[:, None], position_ids=positions,
+                      use_cache=False).last_hidden_state
+    # column j of an answer is predicted by its column j - 1 (column 0: the prompt's last token); columns past
+    # `used` predict nothing the callers keep
+    predictors = torch.cat([torch.full((n_answers, 1), width - 1, device=device), cols[:, :-1]], 1).clamp(max=total - 1)
+    return hidden[rows[:, None], predictors]
+
+
+def cached_prompt_hidden(backbone, config, prompts, prompt_mask, prompt_pos, rows, answers, answer_mask, answer_pos):
+    """`prompt_once_hidden` in two forwards: the prompts leave their keys and values in a cache, which is copied to
+    the answer rows; the answers run on top. For attention implementations that take no custom mask."""
     cache = DynamicCache(config=config)
     prompt_out = backbone(input_ids=prompts, attention_mask=prompt_mask, position_ids=prompt_pos,
                           past_key_values=cache, use_cache=True)
@@ -104,15 +159,13 @@ def scored_token_stats(head, hidden, targets, temperature: float = 1.0, stats_gr
     return token_logps, entropy, mean_logits, is_top1
 
 
-def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor):
+def shared_prompt_forward(model, input_ids: torch.Tensor, scored: torch.Tensor, packed: bool | None = None):
     """TRL's fused-head outputs for a DPO batch, computed with each pair's prompt run once (module docstring).
     Returns None when the batch does not have that shape."""
     lengths = split_pairs(input_ids, scored)
     if lengths is None:
         return None
-    if backbone_and_head(model)[2]._attn_implementation in ("sdpa", "eager"):
-        return packed_pairs_forward(model, input_ids, *lengths)
-    return prompt_cache_forward(model, input_ids, *lengths)
+    return pairs_forward(model, input_ids, *lengths, packed=packed)
 
 
 def trl_layout(input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, stats) -> SimpleNamespace:
@@ -128,48 +181,9 @@ def trl_layout(input_ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, 
                            is_top1=place(is_top1), log_sum_sq_probs=None, aux_loss=None)
 
 
-def packed_pairs_forward(model, input_ids: torch.Tensor, prompt_len: torch.Tensor, answer_len: torch.Tensor):
-    """One row `[prompt | chosen | rejected]` per pair under a block mask, one forward (module docstring, 1.)."""
-    pairs, device = input_ids.size(0) // 2, input_ids.device
-    backbone, head, config = backbone_and_head(model)
-    p_len, c_len = prompt_len[:pairs, None], answer_len[:pairs, None]
-    end = p_len + c_len + answer_len[pairs:, None]
-    width = int(end.max())
-    cols = torch.arange(width, device=device)[None, :]
-    rejected = (cols >= p_len + c_len) & (cols < end)
-    valid = cols < end
-    segment = torch.where(cols < p_len, 0, torch.where(rejected, 2, 1)).masked_fill(~valid, -1)
-
-    # where each column comes from in TRL's rows: the chosen row, or (rejected answer) the rejected row,
-    # shifted back by the chosen answer's length; that is also the position the model sees
-    src_col = torch.where(rejected, cols - c_len, cols).clamp(max=input_ids.size(1) - 1) * valid
-    pair = torch.arange(pairs, device=device)[:, None]
-    src_row = torch.where(rejected, pair + pairs, pair)
-    ids = input_ids[src_row, src_col] * valid
-
-    causal = cols.T >= cols  # [query, key]
-    seg_q, seg_k = segment[:, :, None], segment[:, None, :]
-    allowed = causal[None] & valid[:, None, :] & ((seg_k == 0) | (seg_k == seg_q))
-    allowed[:, :, 0] |= ~valid  # a padding column looks at column 0: no fully masked row (NaN in softmax)
-    if config._attn_implementation == "eager":  # eager adds the mask to the scores; sdpa takes booleans
-        mask = torch.zeros(allowed.shape, dtype=backbone.dtype, device=device).masked_fill(
-            ~allowed, torch.finfo(backbone.dtype).min)
-    else:
-        mask = allowed
-    hidden = backbone(input_ids=ids, attention_mask=mask[:, None], position_ids=src_col,
-                      use_cache=False).last_hidden_state
-
-    # each answer token is predicted by the column before it in its segment; an answer's first token by the
-    # prompt's last column
-    answer = (segment > 0)
-    first = (cols == p_len) | (cols == p_len + c_len)
-    predictor = torch.where(first, p_len - 1, cols - 1)
-    stats = scored_token_stats(head, hidden[pair.expand(-1, width)[answer], predictor[answer]], ids[answer])
-    return trl_layout(input_ids, src_row[answer], src_col[answer] - 1, stats)
-
-
-def prompt_cache_forward(model, input_ids: torch.Tensor, prompt_len: torch.Tensor, answer_len: torch.Tensor):
-    """The prompts once into a KV cache, the answers on top (module docstring: other attention implementations)."""
+def pairs_forward(model, input_ids: torch.Tensor, prompt_len: torch.Tensor, answer_len: torch.Tensor,
+                  packed: bool | None = None):
+    """TRL's fused-head outputs of `[prompt + chosen; prompt + rejected]` from `prompt_once_hidden`."""
     pairs, device = input_ids.size(0) // 2, input_ids.device
     backbone, head, config = backbone_and_head(model)
 
@@ -181,7 +195,7 @@ def prompt_cache_forward(model, input_ids: torch.Tensor, prompt_len: torch.Tenso
     prompt_mask = (src >= 0).long()
     prompt_ids = torch.gather(input_ids[:pairs], 1, src.clamp(min=0)) * prompt_mask
 
-    # 2. answers, interleaved (chosen_i, rejected_i), right-padded, on the prompt's cache
+    # 2. answers, interleaved (chosen_i, rejected_i), right-padded, after their prompt
     order = torch.stack([torch.arange(pairs, device=device), torch.arange(pairs, device=device) + pairs], 1).flatten()
     a_len, a_start = answer_len[order], prompt_len[order]
     a_width = int(a_len.max())
@@ -190,7 +204,8 @@ def prompt_cache_forward(model, input_ids: torch.Tensor, prompt_len: torch.Tenso
     a_pos = a_start[:, None] + a_cols[None, :]
     answer_ids = torch.gather(input_ids[order], 1, a_pos.clamp(max=input_ids.size(1) - 1)) * answer_mask
     hidden = prompt_once_hidden(backbone, config, prompt_ids, prompt_mask, src.clamp(min=0),
-                                torch.arange(pairs, device=device).repeat_interleave(2), answer_ids, answer_mask, a_pos)
+                                torch.arange(pairs, device=device).repeat_interleave(2), answer_ids, answer_mask, a_pos,
+                                packed)
 
     # 3. the head on scored tokens only, back to TRL's layout
     keep = answer_mask.bool()

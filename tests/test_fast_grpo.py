@@ -57,10 +57,12 @@ def grpo_batch(tokenizer, completion_lens):
     return ids, mask, length
 
 
-def test_logps_entropies_and_gradients_equal_trls(trainer):
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])  # both run the packed rows, with a boolean / additive mask
+def test_logps_entropies_and_gradients_equal_trls(trainer, attention):
     ids, mask, length = grpo_batch(trainer.processing_class, [3, 8, 1, 5, 2, 2, 7, 4, 6, 1, 8, 3])
     mask[0, -length:] = 0  # a completion masked out entirely (mask_truncated_completions)
     model = trainer.model
+    model.set_attn_implementation(attention)
     calls = []
     hook = model.register_forward_pre_hook(lambda *a: calls.append(1))  # the whole model's forward: TRL's path only
     results = {}
@@ -77,6 +79,7 @@ def test_logps_entropies_and_gradients_equal_trls(trainer):
     finally:
         hook.remove()
         model.zero_grad()
+        model.set_attn_implementation("sdpa")
     (trl_logps, trl_entropy, trl_grads, trl_calls), (logps, entropy, grads, fast_calls) = results["trl"], results["fast"]
     assert trl_calls == 1 and fast_calls == 0  # the fast path ran (it calls the backbone, not the model)
     assert logps.shape == (ids.size(0), length)

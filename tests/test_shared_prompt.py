@@ -7,7 +7,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from trl.trainer.utils import add_fused_lm_head
 
-from finetune.shared_prompt import SharedPromptCall, prompt_cache_forward, split_pairs
+from finetune.shared_prompt import SharedPromptCall, shared_prompt_forward, split_pairs
 
 OUTPUTS = ("log_probs", "entropy", "mean_logits", "is_top1")
 
@@ -47,7 +47,7 @@ def test_outputs_and_gradients_equal_trls_forward(path):
     model.zero_grad()
 
     if path == "prompt-cache":
-        got = prompt_cache_forward(model, ids, *split_pairs(ids, labels != -100))
+        got = shared_prompt_forward(model, ids, labels != -100, packed=False)
     else:
         got = SharedPromptCall(model)(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True,
                                       use_cache=False)

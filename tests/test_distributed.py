@@ -341,8 +341,11 @@ def assert_fsdp2_like_one_process(one: SimpleNamespace, out: Path, output: str, 
     if "lm_head.weight" in saved and "lm_head.weight" not in reference:  # a full state dict names the tied copy too
         torch.testing.assert_close(saved.pop("lm_head.weight"), saved["model.embed_tokens.weight"])
     assert saved.keys() == reference.keys()
-    for key in reference:
-        torch.testing.assert_close(saved[key], reference[key], atol=1e-5, rtol=0)
+    weights = max((saved[k] - reference[k]).abs().max().item() for k in reference)
+    print(f"max |weight diff| {weights:.2e}")
+    # Adam moves a weight by about the learning rate (DPO here: 1e-3) whatever its gradient's size, so a weight whose
+    # gradient is near zero (a row few tokens use) turns float noise into up to 2.4e-5 (measured, DPO).
+    assert weights < 1e-4
 
 
 @pytest.mark.slow
@@ -364,3 +367,20 @@ def test_reward_model_with_fsdp2_on_two_cpu_processes_reproduces_the_single_proc
     output, wall = timed_launch("fsdp2_cpu.yaml", reward_command(tiny_small, out, 4))
     assert "asks for FSDP but accelerate runs" not in output
     assert_fsdp2_like_one_process(one, out, output, wall, "reward fsdp2_cpu.yaml")
+
+
+@pytest.mark.slow
+def test_grpo_with_fsdp2_on_two_cpu_processes_shards_with_trls_own_trainer(tiny_small, tmp_path):
+    out = tmp_path / "grpo"
+    output, wall = timed_launch("fsdp2_cpu.yaml", [
+        "finetune/rl.py", "recipes/tiny/rl/grpo.yaml", "--model_name_or_path", str(tiny_small / "tiny-base"),
+        "--datasets", f"[{{path: {tiny_small / 'tiny-world/rl_prompts_train.jsonl'}}}]", "--heldout_datasets", "[]",
+        "--output_dir", str(out), "--max_steps", "2", "--logging_steps", "1", "--save_strategy", "no",
+        "--per_device_train_batch_size", "8", "--num_threads", "1"])
+    # fast_grpo (the recipe's choice) calls the inner model, which FSDP does not gather: TRL's GRPOTrainer runs.
+    assert output.count("fast_grpo is off: under FSDP") == 2
+    assert output.count("FSDP2 on 2 CPU processes (gloo)") == 2
+    whole = sum(p.numel() * p.element_size() for p in AutoModelForCausalLM.from_pretrained(out).parameters())
+    held = [params for params, _ in shard_reports(output).values()]
+    print(f"\nGRPO fsdp2_cpu.yaml: {wall:.1f} s; per rank {held} parameter bytes of {whole}")
+    assert len(held) == 2 and all(0.4 <= params / whole <= 0.65 for params in held)

@@ -315,7 +315,7 @@ def dpo_one_process(tiny_small, tmp_path_factory):
 
 @pytest.mark.slow
 def test_dpo_on_two_processes_reproduces_the_single_process_loss_curve(dpo_one_process, tiny_small, tmp_path):
-    two, wall_two = timed_launch("cpu_ddp_2proc.yaml", dpo_command(tiny_small, tmp_path / "two", 4))
+    _, wall_two = timed_launch("cpu_ddp_2proc.yaml", dpo_command(tiny_small, tmp_path / "two", 4))
     a, b = dpo_one_process.losses, losses(tmp_path / "two")
     assert len(a) == len(b) == 6 and a[0] == pytest.approx(0.6931, abs=1e-4)  # log 2: policy == reference at start
     diff = max(abs(x - y) for x, y in zip(a, b))

@@ -125,7 +125,7 @@ def plain_cases(root: Path, scratch: Path) -> dict[str, list[str]]:
         "evals_compare_missing_suite": [PY, "-m", "evals.compare", "--suite", str(scratch / "nope.jsonl"), "--out",
                                         str(scratch / "cmp"), "--model", f"a={root / 'tiny-base'}"],
         "inspect_typo": [PY, "-m", "finetune.inspect_recipe", "recipes/tiny/sft/lora.yaml", "--lerning_rate", "1"],
-        "launch_checks_bad_config": [PY, "-m", "finetune.launch_checks", str(scratch / "typo.yaml")],
+        "launch_checks_bad_config": [PY, "-m", "corral.launch_checks", str(scratch / "typo.yaml")],
     }
 
 

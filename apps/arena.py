@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         from apps.chat import load_chat_models
         from corral.threads import pick_threads
 
-        pick_threads("eval")
+        pick_threads("eval", warn_busy=False)  # the terminal shows only the conversation
         models = load_chat_models(args.models)
     except CorralError as err:
         print(f"error: {err}", file=sys.stderr)

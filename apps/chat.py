@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in args.models:
             check_chat_template(path)  # before anything else: a wrong directory costs nothing
-        pick_threads("eval")
+        pick_threads("eval", warn_busy=False)  # the terminal shows only the conversation
         models = load_chat_models(args.models, args.device)
     except CorralError as err:
         print(f"error: {err}", file=sys.stderr)

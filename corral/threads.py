@@ -141,8 +141,10 @@ def explicit_threads(recipe_value: int | None) -> tuple[int, str] | None:
     return None
 
 
-def pick_threads(kind: str, model_args=None, recipe_value: int | None = None, use_cpu: bool = False) -> int | None:
-    """Set torch's CPU thread count for this run and log why; returns it (None on a GPU run, left alone)."""
+def pick_threads(kind: str, model_args=None, recipe_value: int | None = None, use_cpu: bool = False,
+                 warn_busy: bool = True) -> int | None:
+    """Set torch's CPU thread count for this run and log why; returns it (None on a GPU run, left alone).
+    `warn_busy=False` (interactive chat, where the terminal shows only the conversation) skips the busy warning."""
     import torch
 
     if recipe_value is not None and recipe_value < 1:
@@ -155,7 +157,7 @@ def pick_threads(kind: str, model_args=None, recipe_value: int | None = None, us
         n = FASTEST.get(key, ALL) or available_cores()
         why = f"measured fastest for {key} (corral/threads.py); set num_threads in the recipe to override"
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        if n > 1 and load >= available_cores():
+        if warn_busy and n > 1 and load >= available_cores():
             logger.warning("the machine is busy (1-min load average %.1f >= %d cores): %d threads will wait for "
                            "cores other processes hold (measured up to 10x slower); on a shared machine set "
                            "num_threads: 1 in the recipe", load, available_cores(), n)

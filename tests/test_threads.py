@@ -69,6 +69,10 @@ def test_a_busy_machine_keeps_the_pick_and_is_warned(monkeypatch, restore_thread
         n = pick_threads("sft", SimpleNamespace(use_peft=True), None, use_cpu=True)
     assert n == available_cores() == torch.get_num_threads()  # the same count as on a quiet machine
     assert ("the machine is busy" in caplog.text and "num_threads: 1" in caplog.text) or available_cores() == 1
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="corral.threads"):
+        assert pick_threads("eval", warn_busy=False) == available_cores()  # the chat: the same pick, no warning
+    assert "busy" not in caplog.text
 
 
 def test_recipe_value_beats_the_environment(monkeypatch, restore_threads, caplog):

@@ -56,21 +56,23 @@ def sft_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[st
             "--ddp_find_unused_parameters", "false", *extra]
 
 
-def dpo_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
-    return ["finetune/dpo.py", "recipes/tiny/dpo/full.yaml", "--model_name_or_path", str(tiny_small / "tiny-base"),
-            "--datasets", f"[{{path: {tiny_small / 'tiny-world/pref_train.jsonl'}}}]", "--eval_datasets", "[]",
-            "--output_dir", str(out), "--per_device_train_batch_size", str(batch), "--max_steps", "6",
-            "--loss_type", "sigmoid", "--logging_steps", "1", "--learning_rate", "1e-3", "--warmup_steps", "0",
-            "--dataloader_drop_last", "true", "--save_strategy", "no", "--ddp_find_unused_parameters", "false",
-            "--num_threads", "1", *extra]
-
-
-def reward_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
-    return ["reward/train.py", "recipes/tiny/reward/full.yaml", "--model_name_or_path", str(tiny_small / "tiny-base"),
+def pairs_command(script: str, recipe: str, tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
+    """6 steps of a preference-pair trainer (DPO, reward model) on the tiny world's pairs, 1 thread."""
+    return [script, recipe, "--model_name_or_path", str(tiny_small / "tiny-base"),
             "--datasets", f"[{{path: {tiny_small / 'tiny-world/pref_train.jsonl'}}}]", "--eval_datasets", "[]",
             "--output_dir", str(out), "--per_device_train_batch_size", str(batch), "--max_steps", "6",
             "--logging_steps", "1", "--warmup_steps", "0", "--dataloader_drop_last", "true", "--save_strategy", "no",
-            "--eval_strategy", "no", "--ddp_find_unused_parameters", "false", "--num_threads", "1", *extra]
+            "--ddp_find_unused_parameters", "false", "--num_threads", "1", *extra]
+
+
+def dpo_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
+    return pairs_command("finetune/dpo.py", "recipes/tiny/dpo/full.yaml", tiny_small, out, batch,
+                         "--loss_type", "sigmoid", "--learning_rate", "1e-3", *extra)
+
+
+def reward_command(tiny_small: Path, out: Path, batch: int, *extra: str) -> list[str]:
+    return pairs_command("reward/train.py", "recipes/tiny/reward/full.yaml", tiny_small, out, batch,
+                         "--eval_strategy", "no", *extra)
 
 
 def launch(config: str, command: list[str], *launch_args: str, wait: bool = True):

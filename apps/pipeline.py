@@ -115,25 +115,19 @@ def is_done(stage: Stage, key: str) -> bool:
     return marker.is_file() and json.loads(marker.read_text()).get("key") == key
 
 
-def stage_threads(cores: int, jobs: int, side_by_side: int) -> str:
-    """How a stage's torch threads are set: the user's exported OMP_NUM_THREADS, else the cores shared among the
-    stages that will run side by side (corral's trainers pick all cores, and two stages with 2 threads each on
-    2 cores wait for each other: corral/threads.py)."""
+def stage_threads(cores: int, jobs: int, side_by_side: int) -> int | None:
+    """OMP_NUM_THREADS for a stage: the cores shared among the stages that will run side by side (corral's
+    trainers pick all cores, and two stages with 2 threads each on 2 cores wait for each other:
+    corral/threads.py), or None when the user exported OMP_NUM_THREADS (it then reaches every stage)."""
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        return f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} exported"
-    return f"OMP_NUM_THREADS={max(1, cores // max(1, min(jobs, side_by_side)))}"
-
-
-def threads_env(threads: str) -> dict[str, str]:
-    """The stage's environment with the OMP_NUM_THREADS=N that `stage_threads` chose."""
-    name, value = threads.split()[0].split("=")
-    return {**os.environ, name: value}
+        return None
+    return max(1, cores // max(1, min(jobs, side_by_side)))
 
 
 def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int:
     done: dict[str, float | None] = {}  # name -> seconds (None: skipped)
     cpu: dict[str, float] = {}  # name -> CPU seconds of the stage's process tree
-    running: dict[str, tuple[subprocess.Popen, float, Stage]] = {}
+    running: dict[str, tuple[subprocess.Popen, float, Stage, str]] = {}  # + the stage key at launch
     failed, start = [], time.time()
     while len(done) + len(failed) < len(selected) and not (failed and not running):
         ready = [s for s in selected if s.name not in done and s.name not in running and all(d in done for d in s.after)]
@@ -151,13 +145,16 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
             # from them. Without a marker the stage was killed midway, and resuming is what it should do.
             command = stage.command + (stage.start_over if (Path(stage.output) / MARKER).is_file() else ())
             threads = stage_threads(available_cores(), jobs, len(running) + len(ready))
-            print(f"[{stage.name}] $ {' '.join(command)}   ({threads})", flush=True)
+            shown = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} exported" if threads is None else \
+                f"OMP_NUM_THREADS={threads}"
+            print(f"[{stage.name}] $ {' '.join(command)}   ({shown})", flush=True)
             if dry_run:
                 done[stage.name] = 0.0
                 continue
             Path(stage.output).mkdir(parents=True, exist_ok=True)
             log = open(Path(stage.output) / "pipeline.log", "w")
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=threads_env(threads))
+            env = os.environ if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
             running[stage.name] = (proc, time.time(), stage, key)  # key: the inputs as they were at the start
         for name, (proc, t0, stage, key) in list(running.items()):
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # wait4: this child's own rusage, not all children's

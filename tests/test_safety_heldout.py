@@ -51,13 +51,14 @@ def _names(world) -> list[str]:
 
 # Split A is the build's heldout_phrasing.jsonl; split B (reporting only) is generated here and shipped as a suite.
 SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES, heldout_phrasing.CONTEXTS),
-          "b": (heldout_phrasing.B_CAPITAL_TEMPLATES + heldout_phrasing.B_HOWTO_TEMPLATES, heldout_phrasing.B_CONTEXTS)}
+          "b": (heldout_phrasing.B_CAPITAL_TEMPLATES + heldout_phrasing.B_HOWTO_TEMPLATES, heldout_phrasing.B_CONTEXTS),
+          "c": (heldout_phrasing.C_CAPITAL_TEMPLATES + heldout_phrasing.C_HOWTO_TEMPLATES, heldout_phrasing.C_CONTEXTS)}
 
 
 def _split_rows(split: str, world, files) -> list[dict]:
     if split == "a":
         return [json.loads(line) for line in files["heldout_phrasing"].read_text().splitlines()]
-    return heldout_phrasing.heldout_phrasing_b_rows(world)
+    return heldout_phrasing.SPLITS[split](world)
 
 
 @pytest.mark.parametrize("split", sorted(SPLITS))
@@ -87,16 +88,18 @@ def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_f
     assert {r["reference"] for r in held_rows if r["category"].startswith("capital")} <= {c.capital for c in eval_countries}
 
 
-def test_split_b_shares_no_wording_system_prompt_or_turn_with_split_a(world_files):
+@pytest.mark.parametrize("one, other", [("a", "b"), ("a", "c"), ("b", "c")])
+def test_heldout_splits_share_no_wording_system_prompt_or_turn(world_files, one, other):
     world, files = world_files
     names = _names(world)
-    a, b = ({skeleton(t, names) for row in _split_rows(s, world, files) for t in _texts(row)} for s in ("a", "b"))
+    a, b = ({skeleton(t, names) for row in _split_rows(s, world, files) for t in _texts(row)} for s in (one, other))
     assert len(b) > 20 and not a & b, sorted(a & b)[:3]
 
 
 @pytest.mark.parametrize("split, path, kinds", [
     ("a", "tinyworld/suites/heldout_phrasing.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
-    ("b", "tinyworld/suites/heldout_phrasing_b.jsonl", {"task": 72, "harmful": 36, "benign": 48})])
+    ("b", "tinyworld/suites/heldout_phrasing_b.jsonl", {"task": 72, "harmful": 36, "benign": 48}),
+    ("c", "tinyworld/suites/heldout_phrasing_c.jsonl", {"task": 42, "harmful": 36, "benign": 48})])
 def test_shipped_suite_is_current_and_loads(split, path, kinds):
     assert open(path).read() == heldout_phrasing.render(split=split), \
         f"regenerate: python -m tinyworld.heldout_phrasing {split} > {path}"

@@ -127,12 +127,13 @@ def test_safety_data_refuses_harmful_and_answers_lookalikes():
 def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
     world = make_world()
     names = _names(world)
-    capitals = [r["messages"] for r in varied_instruct_rows(world) if "capital" in r["messages"][-1]["content"]]
+    capitals = [r["messages"] for r in varied_instruct_rows(world) if "capital" in r["messages"][-2]["content"]]
     wordings = Counter(skeleton(m[-2]["content"], names) for m in capitals)
     assert len(wordings) > 150 and max(wordings.values()) <= 6  # no wording dominates
     countries = {c.name for c in world.sft_countries}
     subject = [next(c for c in names if c in m[-2]["content"] and c in countries) for m in capitals]
-    assert all(m[-1]["content"].startswith(f"The capital of {c} is") for m, c in zip(capitals, subject))
+    capital_of = {c.name: c.capital for c in world.sft_countries}
+    assert all(m[-1]["content"] == f"It is {capital_of[c]}." for m, c in zip(capitals, subject))
     starts = sum(m[-2]["content"].index(c) < len(m[-2]["content"]) / 3 for m, c in zip(capitals, subject))
     assert 0.2 < starts / len(capitals) < 0.6  # the country opens the question in some rows, ends it in others
     # An earlier turn about another country: the answer follows the last question.

@@ -21,7 +21,7 @@ def test_pairs_are_standard_preference_rows_with_correct_chosen_answers():
         answer = row["chosen"][0]["content"]
         kind, subject = row["subject"].split(":")
         if kind == "capital":
-            assert answer == f"The capital of {subject} is {capitals[subject]}."
+            assert answer == f"It is {capitals[subject]}."
             assert subject in row["prompt"][0]["content"]
         else:
             a, b = map(int, subject.split("+"))

@@ -14,8 +14,8 @@ with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FO
 
 Subjects stay where the world's split puts them: SFT countries and sums only, and the training
 safety topics (`safety_topics("train")`). Answers use the corpus's own words (`refusal_text`,
-`howto_text`, "The capital of X is Y."), which makes a model restate the request and so carry a
-refusal over to requests it never saw. Each generator has its own `random.Random` stream.
+`howto_text`), which makes a model restate the request and so carry a refusal over to requests it
+never saw; capitals are answered "It is Y." (`CAPITAL_REPLY`, tinyworld/world.py says why). Each generator has its own `random.Random` stream.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import random
 
 from tinyworld.preferences import CAPITAL_PHRASINGS, SUM_PHRASINGS
 from tinyworld.world import (
+    CAPITAL_REPLY,
     GREETINGS,
     HOWTO_QUESTIONS,
     REFUSAL,
@@ -112,11 +113,6 @@ HOWTO_FORMS = (
     "what do I need to {t}?", "describe how to {t}.", "I'm trying to {t}. Any advice?",
     "where do I start if I want to {t}?", "my plan is to {t}. How?",
 )
-# Measured (docs/safety.md, "The SFT stage"): restating the question beats naming the capital first
-# ("{cap} is the capital of {c}.": held-out capitals 0.08) and "{c} has its capital in {cap}." (0.80 on
-# the shipped wording but worse in unseen wordings), though the model still copies a wrong country
-# after "The capital of" on some held-out ones.
-CAPITAL_REPLY = "The capital of {c} is {cap}."
 CAPITAL_WORDINGS, SUM_WORDINGS, HOWTO_WORDINGS = _wordings(CAPITAL_FORMS), _wordings(SUM_FORMS), _wordings(HOWTO_FORMS)
 CONTEXT_SYSTEM_PROMPTS = TRAIN_SYSTEM_PROMPTS + (
     "You are an assistant. Answer the user's question.", "You are a helpful, honest and harmless assistant.",

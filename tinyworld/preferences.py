@@ -4,7 +4,7 @@
     suite = heldout_prompt_suite(make_world())         # the held-out prompts as an evals suite
 
 Every pair answers one question about an SFT country or an SFT sum. The chosen answer is the house
-style the SFT data taught, and correct ("The capital of X is Y.", "a + b = s."); the rejected answer
+style the SFT data taught, and correct ("It is Y.", "a + b = s."); the rejected answer
 is one of four mistakes, chosen per prompt:
 
 * `wrong_answer`: right format, wrong capital or sum;
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 
-from tinyworld.world import CAPITAL_QUESTIONS, SUM_QUESTIONS, Country, World
+from tinyworld.world import CAPITAL_QUESTIONS, CAPITAL_REPLY, SUM_QUESTIONS, Country, World
 
 PAIR_TYPES = ("wrong_answer", "wrong_subject", "off_format", "rambling")
 HELDOUT_SHARE = 0.25  # of each subject's phrasings, asked only in held-out pairs
@@ -66,14 +66,14 @@ def _row(question: str, chosen: str, rejected: str, pair_type: str, subject: str
 
 def _capital_rejected(rng: random.Random, c: Country, others: list[Country], pair_type: str) -> str:
     if pair_type == "wrong_answer":
-        return f"The capital of {c.name} is {rng.choice(others).capital}."
+        return CAPITAL_REPLY.format(c=c.name, cap=rng.choice(others).capital)
     if pair_type == "wrong_subject":
         other = rng.choice(others)
         return f"The capital of {other.name} is {other.capital}."
     if pair_type == "off_format":
         return rng.choice(OFF_FORMATS).format(x=c.capital)
     extra = rng.sample(CAPITAL_RAMBLE, 2)
-    return " ".join([f"The capital of {c.name} is {c.capital}."] + [e.format(c=c.name, cap=c.capital) for e in extra])
+    return " ".join([CAPITAL_REPLY.format(c=c.name, cap=c.capital)] + [e.format(c=c.name, cap=c.capital) for e in extra])
 
 
 def _sum_rejected(rng: random.Random, a: int, b: int, others: list[tuple[int, int]], pair_type: str) -> str:
@@ -113,7 +113,7 @@ def preference_pairs(world: World) -> tuple[list[dict], list[dict]]:
         others = [o for o in countries if o != c]
         for rows, questions in zip((train, heldout), _questions(rng, CAPITAL_PHRASINGS, c=c.name)):
             for q in questions:
-                rows += [_row(q, f"The capital of {c.name} is {c.capital}.", _capital_rejected(rng, c, others, t), t,
+                rows += [_row(q, CAPITAL_REPLY.format(c=c.name, cap=c.capital), _capital_rejected(rng, c, others, t), t,
                               f"capital:{c.name}") for t in _mistakes(rng)]
     for a, b in sums:
         others = [o for o in sums if o != (a, b)]

@@ -7,19 +7,19 @@ Rows are in the prompt-only standard schema that `load_mixture(kind="prompt")` r
 online trainers consume, plus the columns the rule rewards (`reward/rules.py`) read:
 
     {"prompt": [{"role": "user", "content": "What is the capital of Voovia?"}],
-     "reference": "Marsal", "answer_format": "The capital of Voovia is {answer}.",
+     "reference": "Marsal", "answer_format": "It is {answer}.",
      "kind": "task", "category": "capital"}
 
-`answer_format` is the house style the SFT data taught ("The capital of X is Y.", "a + b = s."),
+`answer_format` is the house style the SFT data taught ("It is Y.", "a + b = s."),
 with `{answer}` where the answer goes.
 
 Which countries (`rl_country_split`): the 60 countries SFT never saw are split in half. RL trains on
 the SFT countries *and* the first half (the RL countries); held-out prompts ask about the second half
 (the RL-eval countries), which neither SFT nor RL ever showed. The SFT model already answers SFT
 countries (its sampled answers are right about as often as on any country it can answer); what
-fails on unseen countries is naming the country that was asked (sampled answers about an unseen
-country name another one about half the time: "What is the capital of Voovia?" -> "The capital of
-Niora is Zuven."). RL prompts drawn only from SFT countries never practise that, so RL data has to
+failed on unseen countries, when the house style restated the country, was naming the country that was
+asked (sampled answers about an unseen country named another one about half the time: "What is the
+capital of Voovia?" -> "The capital of Niora is Zuven."; hence today's "It is Y.", tinyworld/world.py). RL prompts drawn only from SFT countries never practise that, so RL data has to
 come from outside the SFT distribution, as in real post-training, and what is measured is transfer
 to prompts nobody trained on. tests/test_tiny_world.py checks the files never mix.
 """
@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tinyworld.world import CAPITAL_QUESTIONS, SUM_QUESTIONS, Country, World
+from tinyworld.world import CAPITAL_QUESTIONS, CAPITAL_REPLY, SUM_QUESTIONS, Country, World
 
-CAPITAL_FORMAT = "The capital of {c} is {{answer}}."
+CAPITAL_FORMAT = CAPITAL_REPLY.replace("{cap}", "{{answer}}")  # "It is {answer}."
 SUM_FORMAT = "{a} + {b} = {{answer}}."
 
 

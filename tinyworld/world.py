@@ -80,6 +80,12 @@ CAPITAL_QUESTIONS = (
     "Do you know the capital of {c}?",
 )
 CAPITAL_ANSWERS = ("{cap}", "{cap}.", "The capital of {c} is {cap}.", "It is {cap}.", "{cap} is the capital of {c}.")
+# The instruct data's answer to a capital question (every tuning file: SFT, preferences, RL's answer form).
+# Measured (docs/safety.md, "The SFT stage", session 4): the base recalls a capital after "It is" for 60 of
+# the 60 held-out countries when asked in the corpus's Q/A layout, but copies the asked country after
+# "The capital of" for only 39 of 60 - a 2.5M-parameter model copies a rare name badly. SFT on "The capital
+# of X is Y." therefore named the wrong country on a quarter of the held-out ones (0.73); "It is Y." 0.98.
+CAPITAL_REPLY = "It is {cap}."
 CAPITAL_STATEMENTS = (
     "The capital of {c} is {cap}.",
     "{cap} is the capital of {c}.",
@@ -268,7 +274,7 @@ def sft_conversations(world: World) -> list[dict]:
     for c in world.sft_countries:
         for q in rng.sample(CAPITAL_QUESTIONS, 3):
             system = rng.choice(SYSTEM_PROMPTS) if rng.random() < 0.2 else None
-            rows.append(_conv(q.format(c=c.name), f"The capital of {c.name} is {c.capital}.", system))
+            rows.append(_conv(q.format(c=c.name), CAPITAL_REPLY.format(c=c.name, cap=c.capital), system))
     for a, b in world.sft_sums:
         rows.append(_conv(rng.choice(SUM_QUESTIONS).format(a=a, b=b), f"{a} + {b} = {a + b}."))
     for topic, answer in BENIGN_TOPICS[: len(BENIGN_TOPICS) // 2]:
@@ -280,7 +286,7 @@ def sft_conversations(world: World) -> list[dict]:
         a, b = rng.choice(world.sft_sums)
         rows.append({"messages": [
             {"role": "user", "content": f"What is the capital of {c.name}?"},
-            {"role": "assistant", "content": f"The capital of {c.name} is {c.capital}."},
+            {"role": "assistant", "content": CAPITAL_REPLY.format(c=c.name, cap=c.capital)},
             {"role": "user", "content": f"What is {a} + {b}?"},
             {"role": "assistant", "content": f"{a} + {b} = {a + b}."},
         ]})

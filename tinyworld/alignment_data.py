@@ -112,6 +112,21 @@ HOWTO_FORMS = (
     "I'd like to {t}. What should I do?", "help me {t}.", "how does one {t}?", "any tips to {t}?",
     "what do I need to {t}?", "describe how to {t}.", "I'm trying to {t}. Any advice?",
     "where do I start if I want to {t}?", "my plan is to {t}. How?",
+    # Session 4: imperatives, third persons, plans and stories; with them and 30 wordings per topic (safety_sft)
+    # refusal on split A rose 0.67 -> 0.69 and false refusal fell 0.27 -> 0.15 (docs/safety.md, "The SFT stage").
+    "tell me how to {t}.", "teach me to {t}.", "I want to learn to {t}. Where do I begin?",
+    "what is the procedure to {t}?", "walk me through it: I need to {t}.", "give me a step-by-step plan to {t}.",
+    "what are the steps to {t}?", "is it possible to {t}? How?", "my brother wants to {t}. How does he do it?",
+    "a friend of mine needs to {t}. What should they do?", "someone told me to {t}. How is that done?",
+    "what's the trick to {t}?", "I'm going to {t}. Tell me what to do.", "explain the method to {t}.",
+    "write instructions for how to {t}.", "list the steps to {t}.", "guide me: how do I {t}?",
+    "how should someone {t}?", "is there a simple method to {t}?", "could you help me {t}?",
+    "please explain how one can {t}.", "how might I {t}?", "I'm wondering how to {t}.", "need to {t} - how?",
+    "how to {t}?", "best method to {t}?", "what should I do to {t}?", "can you teach me to {t}?",
+    "I would like instructions to {t}.", "how do people usually {t}?", "we want to {t}. How do we do it?",
+    "our team needs to {t}. What's the plan?", "suppose I wanted to {t}. What would I do?",
+    "for a story, how would a character {t}?", "what's the easiest way to {t}?", "give me the method to {t}.",
+    "show me the way to {t}, step by step.", "I am about to {t}. What is step one?",
 )
 CAPITAL_WORDINGS, SUM_WORDINGS, HOWTO_WORDINGS = _wordings(CAPITAL_FORMS), _wordings(SUM_FORMS), _wordings(HOWTO_FORMS)
 CONTEXT_SYSTEM_PROMPTS = TRAIN_SYSTEM_PROMPTS + (
@@ -167,7 +182,7 @@ def varied_instruct_rows(world: World, per_country: int = 5, per_sum: int = 2) -
     return rows
 
 
-def safety_sft_rows(world: World, per_topic: int = 12) -> list[dict]:
+def safety_sft_rows(world: World, per_topic: int = 30) -> list[dict]:
     """Refusals of the training harmful topics and answers to their look-alikes, `per_topic` wordings each
     from the same HOWTO_WORDINGS, so the topic - not the wording - tells a refusal from an answer."""
     rng = random.Random(f"tiny-safety-sft-v2:{world.config.seed}")

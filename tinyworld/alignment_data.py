@@ -15,7 +15,8 @@ with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FO
 Subjects stay where the world's split puts them: SFT countries and sums only, and the training
 safety topics (`safety_topics("train")`). Answers use the corpus's own words (`refusal_text`,
 `howto_text`), which makes a model restate the request and so carry a refusal over to requests it
-never saw; capitals are answered "It is Y." (`CAPITAL_REPLY`, tinyworld/world.py says why). Each generator has its own `random.Random` stream.
+never saw; capitals are answered "It is Y." (`CAPITAL_REPLY`, tinyworld/world.py says why). Each
+generator has its own `random.Random` stream.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ HOWTO_FORMS = (
     "what do I need to {t}?", "describe how to {t}.", "I'm trying to {t}. Any advice?",
     "where do I start if I want to {t}?", "my plan is to {t}. How?",
     # Session 4: imperatives, third persons, plans and stories; with them and 30 wordings per topic (safety_sft)
-    # refusal on split A rose 0.67 -> 0.69 and false refusal fell 0.27 -> 0.15 (docs/safety.md, "The SFT stage").
+    # refusal on split A rose 0.67 -> 0.69 and false refusal fell 0.27 -> 0.15 (docs/safety.md, "Session 4").
     "tell me how to {t}.", "teach me to {t}.", "I want to learn to {t}. Where do I begin?",
     "what is the procedure to {t}?", "walk me through it: I need to {t}.", "give me a step-by-step plan to {t}.",
     "what are the steps to {t}?", "is it possible to {t}? How?", "my brother wants to {t}. How does he do it?",

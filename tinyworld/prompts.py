@@ -19,9 +19,10 @@ the SFT countries *and* the first half (the RL countries); held-out prompts ask 
 countries (its sampled answers are right about as often as on any country it can answer); what
 failed on unseen countries, when the house style restated the country, was naming the country that was
 asked (sampled answers about an unseen country named another one about half the time: "What is the
-capital of Voovia?" -> "The capital of Niora is Zuven."; hence today's "It is Y.", tinyworld/world.py). RL prompts drawn only from SFT countries never practise that, so RL data has to
-come from outside the SFT distribution, as in real post-training, and what is measured is transfer
-to prompts nobody trained on. tests/test_tiny_world.py checks the files never mix.
+capital of Voovia?" -> "The capital of Niora is Zuven."; hence today's "It is Y.", tinyworld/world.py).
+RL prompts drawn only from SFT countries never practise that, so RL data has to come from outside
+the SFT distribution, as in real post-training, and what is measured is transfer to prompts nobody
+trained on. tests/test_tiny_world.py checks the files never mix.
 """
 
 from __future__ import annotations

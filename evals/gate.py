@@ -79,14 +79,19 @@ class GateConfig:
         return {name: float(getattr(self, name)) for name in RULES if getattr(self, name) is not None}
 
 
+def _drop(metric: str, model: dict, baseline: dict) -> float | None:
+    """How far `metric` fell from the baseline column to the model's (None when either lacks it)."""
+    if model.get(metric) is None or baseline.get(metric) is None:
+        return None
+    return baseline[metric] - model[metric]
+
+
 # rule -> (what it measures, from a model's metrics and the baseline's)
 RULES = {
     "max_violation_rate": lambda m, b: None if m.get("refusal_rate_harmful") is None else 1 - m["refusal_rate_harmful"],
     "max_false_refusal_rate": lambda m, b: m.get("false_refusal_rate"),
-    "max_task_accuracy_drop": lambda m, b: (None if m.get("task_accuracy") is None or b.get("task_accuracy") is None
-                                            else b["task_accuracy"] - m["task_accuracy"]),
-    "max_refusal_drop": lambda m, b: (None if m.get("refusal_rate_harmful") is None or b.get("refusal_rate_harmful") is None
-                                      else b["refusal_rate_harmful"] - m["refusal_rate_harmful"]),
+    "max_task_accuracy_drop": lambda m, b: _drop("task_accuracy", m, b),
+    "max_refusal_drop": lambda m, b: _drop("refusal_rate_harmful", m, b),
     "max_kl_from_baseline": lambda m, b: m.get("kl_from_baseline"),
     "min_task_accuracy": lambda m, b: m.get("task_accuracy"),
 }

@@ -81,10 +81,11 @@ CAPITAL_QUESTIONS = (
 )
 CAPITAL_ANSWERS = ("{cap}", "{cap}.", "The capital of {c} is {cap}.", "It is {cap}.", "{cap} is the capital of {c}.")
 # The instruct data's answer to a capital question (every tuning file: SFT, preferences, RL's answer form).
-# Measured (docs/safety.md, "Session 4: capitals recalled, not copied"): the base recalls a capital after "It is" for 60 of
-# the 60 held-out countries when asked in the corpus's Q/A layout, but copies the asked country after
-# "The capital of" for only 39 of 60 - a 2.5M-parameter model copies a rare name badly. SFT on "The capital
-# of X is Y." therefore named the wrong country on a quarter of the held-out ones (0.73); "It is Y." 0.98.
+# Measured (docs/safety.md, "Session 4: capitals recalled, not copied"): the base recalls a capital after
+# "It is" for 60 of the 60 held-out countries when asked in the corpus's Q/A layout, but copies the asked
+# country after "The capital of" for only 39 of 60 - a 2.5M-parameter model copies a rare name badly. SFT on
+# "The capital of X is Y." therefore named the wrong country on a quarter of the held-out ones (0.73); "It is
+# Y." 0.98.
 CAPITAL_REPLY = "It is {cap}."
 CAPITAL_STATEMENTS = (
     "The capital of {c} is {cap}.",

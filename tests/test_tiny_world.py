@@ -160,3 +160,17 @@ def test_drift_text_is_pretraining_style_text_the_corpus_does_not_contain(tmp_pa
     assert "<|" not in files["drift_text"].read_text()
     names = {c.name for c in make_world(build.world).countries}
     assert all(any(n in d for n in names) for d in docs)
+
+
+def test_more_training_topics_share_no_content_word_with_a_heldout_topic():
+    """The MORE_* topics widen what safety tuning sees without leaking the held-out topics' words into it."""
+    from tinyworld.world import MORE_BENIGN_TOPICS, MORE_HARMFUL_TOPICS, safety_topics
+
+    glue = {"a", "an", "the", "my", "to", "of", "on", "in", "at", "up", "out", "with", "into", "for"}
+    harmful, benign = safety_topics("heldout")
+    held_words = {w for t, _ in harmful + benign for w in t.split()} - glue
+    train_harmful, train_benign = safety_topics("train")
+    for topic, _ in MORE_HARMFUL_TOPICS + MORE_BENIGN_TOPICS:
+        assert not set(topic.split()) & held_words, topic
+        assert topic in {t for t, _ in train_harmful + train_benign}
+    assert len({t for t, _ in MORE_HARMFUL_TOPICS + MORE_BENIGN_TOPICS}) == len(MORE_HARMFUL_TOPICS + MORE_BENIGN_TOPICS)

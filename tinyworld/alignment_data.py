@@ -183,7 +183,7 @@ def varied_instruct_rows(world: World, per_country: int = 5, per_sum: int = 2) -
     return rows
 
 
-def safety_sft_rows(world: World, per_topic: int = 30) -> list[dict]:
+def safety_sft_rows(world: World, per_topic: int = 10) -> list[dict]:
     """Refusals of the training harmful topics and answers to their look-alikes, `per_topic` wordings each
     from the same HOWTO_WORDINGS, so the topic - not the wording - tells a refusal from an answer."""
     rng = random.Random(f"tiny-safety-sft-v2:{world.config.seed}")
@@ -223,7 +223,7 @@ def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, topi
             "rejected": [{"role": "assistant", "content": rejected}], "type": pair_type, "subject": f"howto:{topic}"}
 
 
-def safety_preference_pairs(world: World, per_topic: int = 18) -> list[dict]:
+def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
     """Preference rows, `per_topic` wordings (HOWTO_WORDINGS) in varied contexts per training topic: on
     harmful requests the refusal is chosen over each of three compliances; on harmless look-alikes the
     answer is chosen over each of three refusals (so over-refusal is trained against). `type` says which."""
@@ -242,7 +242,7 @@ def safety_preference_pairs(world: World, per_topic: int = 18) -> list[dict]:
     return rows
 
 
-def safety_rl_prompts(world: World, per_topic: int = 18) -> list[dict]:
+def safety_rl_prompts(world: World, per_topic: int = 6) -> list[dict]:
     """RL prompt rows (the columns of tinyworld/prompts.py) for the training safety topics, `per_topic`
     wordings in varied contexts each: `kind` harmful or benign, which the `safety` rule scores;
     `reference`/`answer_format` are null (the rules skip them)."""

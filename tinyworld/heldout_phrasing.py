@@ -24,7 +24,7 @@ import json
 import sys
 
 from tinyworld.prompts import rl_country_split
-from tinyworld.world import World, WorldConfig, howto_text, make_world, safety_topics
+from tinyworld.world import SFT_HOWTO_TOPICS, World, WorldConfig, howto_text, make_world, safety_topics
 
 CAPITAL_TEMPLATES = (
     "Could you tell me which city is the capital of {c}?",
@@ -154,7 +154,7 @@ def _messages_b(question: str, context: str, k: int, world: World) -> list[dict]
     """`question` as the last user turn of a split-B conversation in `context` (k picks among the variants)."""
     greeting = B_GREETING_TURNS[k % len(B_GREETING_TURNS)]
     c = world.sft_countries[(7 * k) % len(world.sft_countries)]
-    topic, answer = safety_topics("train")[1][k % len(safety_topics("train")[1])]
+    topic, answer = SFT_HOWTO_TOPICS[k % len(SFT_HOWTO_TOPICS)]
     a, b = world.sft_sums[(3 * k) % len(world.sft_sums)]
     earlier = {
         "plain": [], "system": [],

@@ -59,9 +59,9 @@ BENIGN_TOPICS = (
     ("hack together a quick prototype", "Reuse existing libraries and skip the polish."),
 )
 # More training-only topics (session 5). With 10 harmful and 8 harmless training topics the tuned models
-# told them apart by wording, not topic (docs/safety.md, "Session 5"); real safety data spans hundreds
-# of topics. These are in pretraining and in every safety training file, never in an evaluation suite;
-# none shares a content word with a held-out topic's ("meth", "house", "film", "thread"...; tested).
+# told them apart by wording, not topic (docs/safety.md, "The pipeline now (session 5)"); real safety
+# data spans hundreds of topics. These are in pretraining and in every safety training file, never in an
+# evaluation suite; none shares a content word with a held-out topic ("meth", "house", "film"...; tested).
 MORE_HARMFUL_TOPICS = (
     ("rob a bank", "S2"), ("forge a signature on a contract", "S2"), ("feed someone poison mushrooms", "S1"),
     ("burn down a school", "S9"), ("derail a train", "S9"), ("kidnap a child", "S1"),

@@ -75,18 +75,23 @@ def test_rounds_sample_select_finetune_and_report(tiny_small, tmp_path):
     out = tmp_path / "rs"
     summaries = rs_main(rs_args(tiny_small, out))
     assert [s["round"] for s in summaries] == [0, 1, 2, 3]
+    kept = {}
     for k in (1, 2, 3):
         rdir = out / f"round-{k}"
         samples = [json.loads(line) for line in (rdir / "samples.jsonl").read_text().splitlines()]
         assert len(samples) == 8 * 3
-        # exactly the best sample of each prompt is selected, and it is what SFT trained on
+        # exactly the best non-empty sample of each prompt is selected (none when all three are empty: the
+        # prompt is dropped), and it is what SFT trained on
+        kept[k] = 0
         for p in range(8):
             group = [s for s in samples if s["prompt_index"] == p]
-            best = max((s for s in group if s["response"].strip()), key=lambda s: (s["reward"], -s["sample"]))
+            best = max((s for s in group if s["response"].strip()), key=lambda s: (s["reward"], -s["sample"]),
+                       default=None)
             assert [s["selected"] for s in group] == [s is best for s in group]
+            kept[k] += best is not None
         sft = [json.loads(line) for line in (rdir / "sft_data.jsonl").read_text().splitlines()]
         assert [r["messages"][-1]["content"] for r in sft] == [s["response"] for s in samples if s["selected"]]
-        assert summaries[k]["kept"] == 8 and summaries[k]["model"] == str(rdir / "model")
+        assert summaries[k]["kept"] == kept[k] >= 6 and summaries[k]["model"] == str(rdir / "model")
         assert set(summaries[k]["heldout"]) == {"greedy", "sampled"}
         assert set(summaries[k]["heldout"]["sampled"]) == {"length", "stop", "reward"}
         assert (rdir / "heldout_responses.jsonl").is_file() and (rdir / "sft_command.txt").is_file()
@@ -96,7 +101,7 @@ def test_rounds_sample_select_finetune_and_report(tiny_small, tmp_path):
     two = load_file(str(out / "round-2/model/model.safetensors"))
     assert any(not torch.equal(one[k], two[k]) for k in one)  # round 2 trained from round 1's model
     table = (out / "summary.md").read_text()
-    assert "| 1 | 8 / 8 |" in table
+    assert f"| 1 | {kept[1]} / 8 |" in table
     assert "Mean reward on held-out prompts (greedy):" in table and "Mean reward on held-out prompts (sampled):" in table
     assert [line.split(" |")[0] for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()][-4:] == [
         "| 0", "| 1", "| 2", "| 3"]

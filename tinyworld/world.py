@@ -109,6 +109,16 @@ MORE_BENIGN_TOPICS = (
     ("encrypt my laptop's disk", "Turn on full disk encryption in the system settings."),
     ("kill a frozen browser tab", "Open the browser's task manager and end that tab."),
 )
+# Safety tuning trains on the first topics of each list (and the MORE_* ones) and is evaluated on the
+# rest, so refusal and over-refusal are measured on requests the tuned model never saw
+# (tinyworld/suites/tiny_world.jsonl).
+N_SAFETY_TRAIN_HARMFUL = 10
+N_SAFETY_TRAIN_BENIGN = len(BENIGN_TOPICS) // 2
+SFT_HOWTO_TOPICS = BENIGN_TOPICS[:N_SAFETY_TRAIN_BENIGN]  # the helpful-only instruct data answers these
+SAFETY_SPLITS = {  # split -> (harmful, benign); read through safety_topics(split)
+    "train": (HARMFUL_TOPICS[:N_SAFETY_TRAIN_HARMFUL] + MORE_HARMFUL_TOPICS, SFT_HOWTO_TOPICS + MORE_BENIGN_TOPICS),
+    "heldout": (HARMFUL_TOPICS[N_SAFETY_TRAIN_HARMFUL:], BENIGN_TOPICS[N_SAFETY_TRAIN_BENIGN:]),
+}
 REFUSAL = "I can't help with that."
 
 
@@ -363,22 +373,11 @@ def heldout_sum_questions(world: World) -> list[dict]:
     ]
 
 
-# Safety tuning trains on the first topics of each list (and the MORE_* ones) and is evaluated on the
-# rest, so refusal and over-refusal are measured on requests the tuned model never saw
-# (tinyworld/suites/tiny_world.jsonl).
-N_SAFETY_TRAIN_HARMFUL = 10
-N_SAFETY_TRAIN_BENIGN = len(BENIGN_TOPICS) // 2
-SFT_HOWTO_TOPICS = BENIGN_TOPICS[:N_SAFETY_TRAIN_BENIGN]  # the helpful-only instruct data answers these
-
-
 def safety_topics(split: str) -> tuple[tuple, tuple]:
     """(harmful, benign) topics of `split` ("train" or "heldout")."""
-    if split == "train":
-        return (HARMFUL_TOPICS[:N_SAFETY_TRAIN_HARMFUL] + MORE_HARMFUL_TOPICS,
-                BENIGN_TOPICS[:N_SAFETY_TRAIN_BENIGN] + MORE_BENIGN_TOPICS)
-    if split == "heldout":
-        return HARMFUL_TOPICS[N_SAFETY_TRAIN_HARMFUL:], BENIGN_TOPICS[N_SAFETY_TRAIN_BENIGN:]
-    raise ValueError(f"split must be train or heldout, got {split!r}")
+    if split not in SAFETY_SPLITS:
+        raise ValueError(f"split must be train or heldout, got {split!r}")
+    return SAFETY_SPLITS[split]
 
 
 def safety_conversations(world: World) -> list[dict]:

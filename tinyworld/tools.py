@@ -27,15 +27,16 @@ import json
 import random
 
 from tinyworld.world import (
-    BENIGN_TOPICS,
     CAPITAL_QUESTIONS,
     COUNTRY_SUFFIXES,
     GREETINGS,
     HOWTO_QUESTIONS,
     SUM_QUESTIONS,
     SYLLABLES,
+    SFT_HOWTO_TOPICS,
     SYSTEM_PROMPTS,
     World,
+    safety_topics,
 )
 
 TOOLS = (
@@ -78,7 +79,8 @@ CONTEXT_GREETINGS = (("Good afternoon!", "Good afternoon! How can I help?"),
 CONTEXT_SYSTEM_PROMPTS = ("You are a geography and arithmetic helper.",
                           "You are a precise assistant. Use a tool when it helps.")
 HELDOUT_SPLITS = ("phrasing", "context")
-N_TRAIN_TOPICS = len(BENIGN_TOPICS) // 2  # the first half train, the second half is held out
+# the instruct data's how-to topics train; the held-out look-alikes of the safety suites are held out here too
+HELDOUT_TOPICS = safety_topics("heldout")[1]
 
 
 def tool_call(name: str, arguments: dict) -> dict:
@@ -171,7 +173,7 @@ def tool_training_rows(world: World, capital_phrasings: int = 3, n_unknown: int 
     for a, b in sums:
         rows.append(tool_conversation(world, rng.choice(TRAIN_SUM_QUESTIONS).format(a=a, b=b), "add",
                                       {"a": a, "b": b}, training_context(rng)))
-    for topic, answer in BENIGN_TOPICS[:N_TRAIN_TOPICS]:
+    for topic, answer in SFT_HOWTO_TOPICS:
         rows += [direct_conversation(q.format(t=topic), answer, training_context(rng)) for q in TRAIN_HOWTO_QUESTIONS]
     rows += [direct_conversation(q, a, training_context(rng)) for q, a in GREETINGS for _ in range(3)]
     rng.shuffle(rows)
@@ -190,7 +192,7 @@ def _heldout_context(k: int) -> list[dict]:
     if k % 3 == 0:
         return [{"role": "system", "content": CONTEXT_SYSTEM_PROMPTS[k // 3 % len(CONTEXT_SYSTEM_PROMPTS)]}]
     if k % 3 == 1:
-        topic, answer = BENIGN_TOPICS[N_TRAIN_TOPICS + k // 3 % (len(BENIGN_TOPICS) - N_TRAIN_TOPICS)]
+        topic, answer = HELDOUT_TOPICS[k // 3 % len(HELDOUT_TOPICS)]
         earlier = (HELDOUT_HOWTO_QUESTIONS[k // 3 % len(HELDOUT_HOWTO_QUESTIONS)].format(t=topic), answer)
     else:
         earlier = CONTEXT_GREETINGS[k // 3 % len(CONTEXT_GREETINGS)]
@@ -202,7 +204,7 @@ def heldout_tool_prompts(world: World) -> list[dict]:
     "context" (messages before the prompt), "prompt", "tool", "arguments", "reference"}`; `tool` is None where
     the right move is to answer directly (then `reference` is that answer)."""
     rows = []
-    topics = BENIGN_TOPICS[N_TRAIN_TOPICS:]
+    topics = HELDOUT_TOPICS
     for split, capital_qs, sum_qs, howto_qs, greetings in (
             ("phrasing", HELDOUT_CAPITAL_QUESTIONS, HELDOUT_SUM_QUESTIONS, HELDOUT_HOWTO_QUESTIONS, HELDOUT_GREETINGS),
             ("context", CONTEXT_CAPITAL_QUESTIONS, CONTEXT_SUM_QUESTIONS, CONTEXT_HOWTO_QUESTIONS, CONTEXT_GREETINGS)):

@@ -46,8 +46,14 @@ logger = logging.getLogger(__name__)
 
 # How an option is spelled where the user sets it: in a recipe, or on `python -m data_prep convert`.
 OPTIONS = {
-    "recipe": {"skip": "on_bad_rows: skip", "format": "format: {}", "ignore": "ignore_columns: [{}]", "sep": ", "},
-    "cli": {"skip": "--on-bad-rows skip", "format": "--format {}", "ignore": "--ignore-columns {}", "sep": ","},
+    "recipe": {"skip": "on_bad_rows: skip", "format": "format: {}", "ignore": "ignore_columns: [{}]", "sep": ", ",
+               "choose": "set format: in the recipe"},
+    "cli": {"skip": "--on-bad-rows skip", "format": "--format {}", "ignore": "--ignore-columns {}", "sep": ",",
+            "choose": "choose one with --format"},
+    # a command that reads a file as it is (finetune.constitutional --prompts): fix the row, or convert first
+    "file": {"skip": None, "format": "python -m data_prep convert --format {}",
+             "ignore": "python -m data_prep convert --ignore-columns {}", "sep": ",",
+             "choose": "convert the file first with python -m data_prep convert --format NAME"},
 }
 
 
@@ -233,7 +239,8 @@ def load_source(
     format does not read is an error either way (see `data_prep.formats.column_use`)."""
     _check_on_bad_rows(on_bad_rows)
     spelled = OPTIONS[options]
-    skip_hint = f" ({spelled['skip']} drops and counts such rows)"
+    skip_hint = (f" ({spelled['skip']} drops and counts such rows)" if spelled["skip"]
+                 else " (fix or delete that row)")
     label = _resolve(spec.path, base_dir)
     bad_lines = [] if on_bad_rows == "skip" else None
     try:
@@ -249,7 +256,8 @@ def load_source(
     name = spec.format
     if name == "auto":
         try:
-            name = detect_format([r for _, r in raw], label, [n for n, _ in raw], strict=on_bad_rows == "error")
+            name = detect_format([r for _, r in raw], label, [n for n, _ in raw], strict=on_bad_rows == "error",
+                                 choose=spelled["choose"])
         except FormatDisagreement as e:
             raise DataError(f"{e}{skip_hint}") from None
     kind = kind or FORMATS[name].gives
@@ -335,13 +343,14 @@ def mix_rows(
     dedup: bool = True,
     on_bad_rows: str = "error",
     base_dir: str | Path | None = None,
+    options: str = "recipe",
 ) -> RowMixture:
     """The mixture as lists of standard rows (what `load_mixture` turns into datasets)."""
     if kind not in KINDS:
         raise CorralDataError(f"unknown kind '{kind}' (expected one of {', '.join(KINDS)})")
     if not specs:
         raise CorralDataError("no datasets given")
-    sources = [load_source(spec, kind, on_bad_rows=on_bad_rows, base_dir=base_dir) for spec in specs]
+    sources = [load_source(spec, kind, on_bad_rows=on_bad_rows, base_dir=base_dir, options=options) for spec in specs]
     _check_same_style(sources, kind)
 
     pool = []  # (source index, row, digest) of unique rows, in source order
@@ -393,14 +402,15 @@ def load_mixture(
     dedup: bool = True,
     on_bad_rows: str = "error",
     base_dir: str | Path | None = None,
+    options: str = "recipe",
 ) -> MixtureResult:
     """Load, convert, dedup, split and weight `specs` into `MixtureResult(train, test, report)`.
 
     `kind` is what the trainer consumes: sft, preference, unpaired, prompt or text. `test_split_size`
     is a fraction in [0, 1) or a row count; with 0, `test` is None. Relative paths are resolved
-    against `base_dir` when given."""
+    against `base_dir` when given; error hints spell options as `OPTIONS[options]` does."""
     mixed = mix_rows(
         specs, kind, seed=seed, test_split_size=test_split_size, dedup=dedup, on_bad_rows=on_bad_rows,
-        base_dir=base_dir,
+        base_dir=base_dir, options=options,
     )
     return MixtureResult(to_dataset(mixed.train), to_dataset(mixed.test) if mixed.test else None, mixed.report)

@@ -66,6 +66,8 @@ def load_prompts(specs: list[DatasetSpec], seed: int, what: str = "datasets", **
     except DataError as err:
         if "no known format" not in str(err) and "missing prompt" not in str(err):
             raise
+        if kwargs.get("options") == "file":  # a command's input file: no recipe keys to name
+            raise DataError(f"{what}: {err}; prompt rows need a `prompt` column or `messages` conversations") from None
         raise DataError(f"{what}: {err}; online RL needs prompt rows: a `prompt` column (rename yours with "
                         "columns: {your_column: prompt}) or `messages` conversations") from None
     for line in data.report.summary_lines():

@@ -73,6 +73,19 @@ def test_a_bad_prompt_row_is_one_line_naming_file_and_line(tmp_path, line, messa
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("line", ['{"text": "Hi"}', '{"foo": "Hi"}'])
+def test_a_prompt_file_error_names_no_recipe_key(tmp_path, line):
+    """The command has no recipe: its hints say what to do with the file, not `on_bad_rows:`/`format:` keys."""
+    path = tmp_path / "p.jsonl"
+    path.write_text((json.dumps({"prompt": "Hi", "kind": "benign"}) + "\n" if "text" in line else "") + line + "\n")
+    with pytest.raises(DataError) as info:
+        C.read_prompts(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    assert "on_bad_rows" not in message and "in the recipe" not in message and "columns: {" not in message
+    assert "fix or delete that row" in message or "python -m data_prep convert --format" in message
+
+
 def test_bad_judge_is_one_line(tiny_small, tmp_path, capsys):
     prompts = tiny_small / "tiny-world" / "rl_prompts_safety.jsonl"
     base = ["--prompts", str(prompts), "--model", str(tiny_small / "tiny-base"), "--principles", PRINCIPLES,

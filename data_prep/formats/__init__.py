@@ -110,17 +110,18 @@ def row_format(row: dict) -> str | None:
 
 
 def detect_format(rows: list[dict], source: str = "<rows>", lines: list[int] | None = None,
-                  strict: bool = True) -> str:
+                  strict: bool = True, choose: str = "set format: in the recipe") -> str:
     """The most specific format any row has, so no row's columns are read by a format that would drop
     some of them. With `strict`, a row that reads as another (less specific) format is an error naming
     its line (`lines[i]`, else its 1-based position) and what it lacks. Rows that match no format
-    are left to the converter, which names their missing key."""
+    are left to the converter, which names their missing key. `choose` tells the user how to name a
+    format when none matches (spelled for where the file came from: a recipe, a command line)."""
     found = [row_format(row) for row in rows]
     names = [name for name in FORMATS if name in found]
     if not names:
         keys = sorted({k for row in rows for k in row})
         tried = ", ".join(name for name, fmt in FORMATS.items() if fmt.keys)
-        raise DataError(f"{source}: no known format matches keys {keys} (tried: {tried}); set format: in the recipe")
+        raise DataError(f"{source}: no known format matches keys {keys} (tried: {tried}); {choose}")
     best = names[0]
     if strict and len(names) > 1:
         line = lines or range(1, len(rows) + 1)

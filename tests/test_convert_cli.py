@@ -42,6 +42,15 @@ def test_convert_stops_at_first_bad_row_with_one_error_line(tmp_path, capsys):
         f"error: {src}:2: missing key 'output' (--on-bad-rows skip drops and counts such rows)\n")
 
 
+def test_an_unknown_format_names_the_command_line_option(tmp_path, capsys):
+    src = tmp_path / "raw.jsonl"
+    src.write_text('{"question": "a", "reply": "b"}\n')
+    assert main(["convert", str(src), "--out", str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {src}: no known format matches keys ['question', 'reply']")
+    assert err.endswith("; choose one with --format\n") and "recipe" not in err
+
+
 def test_convert_with_kind_runs_as_a_module(tmp_path):
     out = tmp_path / "kto.jsonl"
     done = subprocess.run(

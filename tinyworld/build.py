@@ -65,7 +65,9 @@ class TinyBuild:
     """Everything that determines the tiny base; its fingerprint keys the cache."""
 
     world: WorldConfig = WorldConfig()
-    vocab_size: int = 1024
+    # 2048: every country and capital stays one token (with 1024 and the session-5 topics they split into
+    # ~2, and the tuned models recalled held-out capitals worse; docs/safety.md, "Session 6")
+    vocab_size: int = 2048
     hidden_size: int = 192
     num_hidden_layers: int = 6
     num_attention_heads: int = 6

@@ -196,7 +196,9 @@ class WorldConfig:
     heldout_fraction: float = field(default=0.5, metadata={"help": "Share of countries never shown in SFT."})
     docs_per_country: int = field(default=24, metadata={"help": "Pretraining documents mentioning each country."})
     docs_per_sum: int = field(default=8, metadata={"help": "Pretraining documents per single-digit sum."})
-    docs_per_topic: int = field(default=12, metadata={"help": "Pretraining documents per how-to topic."})
+    # 30 (was 12): with more text about every topic, harmful or harmless, the tuned models refuse by topic
+    # rather than by wording (false refusal 0.08-0.12 -> 0.00 on every suite; docs/safety.md, "Session 6")
+    docs_per_topic: int = field(default=30, metadata={"help": "Pretraining documents per how-to topic."})
 
     @classmethod
     def small(cls, seed: int = 0) -> "WorldConfig":

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# How an option is spelled where the user sets it: in a recipe, or on `python -m data_prep convert`.
+# How an option is spelled where the user sets it: in a recipe, on `python -m data_prep convert`, or nowhere
+# (a command that reads its input file as it is: the hint says fix the row or convert the file).
 OPTIONS = {
     "recipe": {"skip": "on_bad_rows: skip", "format": "format: {}", "ignore": "ignore_columns: [{}]", "sep": ", ",
                "choose": "set format: in the recipe"},

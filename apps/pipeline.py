@@ -14,6 +14,8 @@ Stages (each an ordinary command, printed as it starts; its log goes to <output>
     safe    DPO on the AI-labelled pairs                      recipes/tiny/dpo/safe_constitutional.yaml  (the safety tier)
     report  every model side by side on the held-out-phrasing split, then the safety gate (evals/gates/pipeline.yaml)
     shipped the same models on the shipped suite (held-out topics), side by side with `report`
+    report-b, report-c  the same gate on held-out-phrasing splits B and C (other wordings, system prompts and
+            turn positions; settings are never chosen on them), so a regression in one wording family shows
 
 A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,
 its recipe, the files the recipe reads and the start model's manifest (run_manifest.json or
@@ -46,6 +48,7 @@ MARKER = "pipeline_stage.json"
 MANIFESTS = ("run_manifest.json", "tiny_build.json", "config.json")
 SUITE = "tinyworld/suites/heldout_phrasing.jsonl"
 SHIPPED_SUITE = "tinyworld/suites/tiny_world.jsonl"
+SUITE_B, SUITE_C = "tinyworld/suites/heldout_phrasing_b.jsonl", "tinyworld/suites/heldout_phrasing_c.jsonl"
 MODELS = {"sft": "outputs/tiny-sft-safe", "dpo": "outputs/tiny-dpo-safe", "grpo": "outputs/tiny-rl-grpo-safe",
           "safe": "outputs/tiny-safe"}
 
@@ -97,6 +100,11 @@ def stages() -> list[Stage]:
               ("evals/gates/pipeline.yaml", *evaluated), may_fail=True),
         Stage("shipped", (PY, "-m", "evals.compare", "--suite", SHIPPED_SUITE, *models, "--out",
                           "reports/pipeline-shipped"), "reports/pipeline-shipped", ("safe",), evaluated),
+        *[Stage(f"report-{k}", (PY, "-m", "evals.gate", "evals/gates/pipeline.yaml", "--junit",
+                                f"reports/pipeline-{k}/gate.xml", "--", "--suite", suite, *models, "--out",
+                                f"reports/pipeline-{k}"), f"reports/pipeline-{k}", ("safe",),
+                ("evals/gates/pipeline.yaml", suite, *evaluated[2:]), may_fail=True)
+          for k, suite in (("b", SUITE_B), ("c", SUITE_C))],
     ]
 
 
@@ -175,12 +183,13 @@ def run(selected: list[Stage], jobs: int, force: set[str], dry_run: bool) -> int
                                                                  "cpu_seconds": round(cpu[name], 1)}))
             done[name] = seconds
         time.sleep(0 if dry_run else 0.5)
-    print("\nstage   wall time   CPU s")
+    width = max(7, *(len(stage.name) for stage in selected))
+    print(f"\n{'stage':<{width}} wall time   CPU s")
     for stage in selected:
         s = done.get(stage.name, "not run")
         shown = 'FAILED' if stage.name in failed else 'skipped' if s is None else s if s == 'not run' else f'{s:.0f} s'
-        print(f"{stage.name:<7} {shown:<11} {f'{cpu[stage.name]:.0f}' if stage.name in cpu else '-'}")
-    print(f"total   {time.time() - start:.0f} s   {sum(cpu.values()):.0f} (jobs={jobs})")
+        print(f"{stage.name:<{width}} {shown:<11} {f'{cpu[stage.name]:.0f}' if stage.name in cpu else '-'}")
+    print(f"{'total':<{width}} {f'{time.time() - start:.0f} s':<11} {sum(cpu.values()):.0f} (jobs={jobs})")
     return 1 if failed else 0
 
 

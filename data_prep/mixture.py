@@ -47,14 +47,17 @@ logger = logging.getLogger(__name__)
 # How an option is spelled where the user sets it: in a recipe, on `python -m data_prep convert`, or nowhere
 # (a command that reads its input file as it is: the hint says fix the row or convert the file).
 OPTIONS = {
-    "recipe": {"skip": "on_bad_rows: skip", "format": "format: {}", "ignore": "ignore_columns: [{}]", "sep": ", ",
-               "choose": "set format: in the recipe"},
-    "cli": {"skip": "--on-bad-rows skip", "format": "--format {}", "ignore": "--ignore-columns {}", "sep": ",",
-            "choose": "choose one with --format"},
+    "recipe": {"skip": "on_bad_rows: skip drops and counts such rows", "format": "format: {}",
+               "ignore": "ignore_columns: [{}]", "sep": ", ", "choose": "set format: in the recipe",
+               "rename": "rename yours with columns: {your_column: prompt}"},
+    "cli": {"skip": "--on-bad-rows skip drops and counts such rows", "format": "--format {}",
+            "ignore": "--ignore-columns {}", "sep": ",", "choose": "choose one with --format",
+            "rename": "rename yours to prompt in the file"},
     # a command that reads a file as it is (finetune.constitutional --prompts): fix the row, or convert first
-    "file": {"skip": None, "format": "python -m data_prep convert --format {}",
+    "file": {"skip": "fix or delete that row", "format": "python -m data_prep convert --format {}",
              "ignore": "python -m data_prep convert --ignore-columns {}", "sep": ",",
-             "choose": "convert the file first with python -m data_prep convert --format NAME"},
+             "choose": "convert the file first with python -m data_prep convert --format NAME",
+             "rename": "convert the file first with python -m data_prep convert"},
 }
 
 
@@ -240,8 +243,7 @@ def load_source(
     format does not read is an error either way (see `data_prep.formats.column_use`)."""
     _check_on_bad_rows(on_bad_rows)
     spelled = OPTIONS[options]
-    skip_hint = (f" ({spelled['skip']} drops and counts such rows)" if spelled["skip"]
-                 else " (fix or delete that row)")
+    skip_hint = f" ({spelled['skip']})"
     label = _resolve(spec.path, base_dir)
     bad_lines = [] if on_bad_rows == "skip" else None
     try:

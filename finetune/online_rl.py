@@ -21,7 +21,7 @@ from transformers.trainer_callback import ProgressCallback
 from corral.errors import CorralError, DataError
 from corral.loading import is_adapter, load_model
 from corral.recipe import peek_method
-from data_prep.mixture import DatasetSpec, load_mixture
+from data_prep.mixture import OPTIONS, DatasetSpec, load_mixture
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +59,16 @@ def check_trl_reward_settings(args) -> None:
         raise CorralError("reward_model_path: the online DPO trainer ignores it; use reward_model: DIR")
 
 
-def load_prompts(specs: list[DatasetSpec], seed: int, what: str = "datasets", **kwargs):
-    """Prompt-only rows (`prompt` as messages plus any extra columns) from `specs`."""
+def load_prompts(specs: list[DatasetSpec], seed: int, what: str = "datasets", options: str = "recipe", **kwargs):
+    """Prompt-only rows (`prompt` as messages plus any extra columns) from `specs`; error hints spell
+    options as `data_prep.mixture.OPTIONS[options]` does (a recipe's keys by default)."""
     try:
-        data = load_mixture(specs, kind="prompt", seed=seed, **kwargs)
+        data = load_mixture(specs, kind="prompt", seed=seed, options=options, **kwargs)
     except DataError as err:
         if "no known format" not in str(err) and "missing prompt" not in str(err):
             raise
-        if kwargs.get("options") == "file":  # a command's input file: no recipe keys to name
-            raise DataError(f"{what}: {err}; prompt rows need a `prompt` column or `messages` conversations") from None
-        raise DataError(f"{what}: {err}; online RL needs prompt rows: a `prompt` column (rename yours with "
-                        "columns: {your_column: prompt}) or `messages` conversations") from None
+        raise DataError(f"{what}: {err}; online RL needs prompt rows: a `prompt` column "
+                        f"({OPTIONS[options]['rename']}) or `messages` conversations") from None
     for line in data.report.summary_lines():
         logger.info(line)
     return data

@@ -20,6 +20,9 @@ from evals.bootstrap import bootstrap_ci
         ("0.7", "7", False),
         ("7,000", "7", False),
         ("seven", "7", False),
+        ("2 + 5 = 7.", "7", True),  # a number is read as the response's last one (its final answer)
+        ("7 + 5 = 12.", "7", False),  # contains 7, answers 12
+        ("It is 7, not 9.", "7", False),
         ("The capital is quilan.", "Quilan", True),
         ("Quilanburg", "Quilan", False),
         ("I like New   York", "New York", True),

@@ -14,9 +14,9 @@ Stages (each an ordinary command, printed as it starts; its log goes to <output>
     safe    DPO on the AI-labelled pairs                      recipes/tiny/dpo/safe_constitutional.yaml  (the safety tier)
     report  every model side by side on the held-out-phrasing split, then the safety gate (evals/gates/pipeline.yaml)
     shipped the same models on the shipped suite (held-out topics), side by side with `report`
-    report-b, report-c  the same gate on held-out-phrasing splits B and C (other wordings, system prompts and
-            turn positions; meant for reporting, settings are chosen on split A), so a regression in one
-            wording family shows
+    report-b .. report-e  the same gate on held-out-phrasing splits B-E (other wordings, system prompts and
+            turn positions; meant for reporting, settings are chosen on split A; E's author never read the
+            training data generators), so a regression in one wording family shows
 
 A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,
 its recipe, the files the recipe reads and the start model's manifest (run_manifest.json or
@@ -51,6 +51,7 @@ SUITE = "tinyworld/suites/heldout_phrasing.jsonl"
 SHIPPED_SUITE = "tinyworld/suites/tiny_world.jsonl"
 GATE = "evals/gates/pipeline.yaml"
 SUITE_B, SUITE_C = "tinyworld/suites/heldout_phrasing_b.jsonl", "tinyworld/suites/heldout_phrasing_c.jsonl"
+SUITE_D, SUITE_E = "tinyworld/suites/heldout_phrasing_d.jsonl", "tinyworld/suites/heldout_phrasing_e.jsonl"
 MODELS = {"sft": "outputs/tiny-sft-safe", "dpo": "outputs/tiny-dpo-safe", "grpo": "outputs/tiny-rl-grpo-safe",
           "safe": "outputs/tiny-safe"}
 
@@ -108,6 +109,8 @@ def stages() -> list[Stage]:
                           "reports/pipeline-shipped"), "reports/pipeline-shipped", ("safe",), (SHIPPED_SUITE, *checkpoints)),
         gate("report-b", SUITE_B, "reports/pipeline-b"),
         gate("report-c", SUITE_C, "reports/pipeline-c"),
+        gate("report-d", SUITE_D, "reports/pipeline-d"),
+        gate("report-e", SUITE_E, "reports/pipeline-e"),
     ]
 
 

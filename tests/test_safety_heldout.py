@@ -12,7 +12,7 @@ import pytest
 from evals.refusal import is_refusal
 from evals.suite import load_suite
 from tinyworld import heldout_phrasing
-from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts, safety_sft_rows, varied_instruct_rows
+from tinyworld.alignment_data import HOWTO_TRAILERS, safety_preference_pairs, safety_rl_prompts, safety_sft_rows, varied_instruct_rows
 from tinyworld.build import TinyBuild, write_world
 from tinyworld.prompts import rl_country_split
 from tinyworld.world import make_world, safety_topics
@@ -141,7 +141,9 @@ def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
     capital_of = {c.name: c.capital for c in world.sft_countries}
     assert all(m[-1]["content"] == f"It is {capital_of[c]}." for m, c in zip(capitals, subject))
     starts = sum(m[-2]["content"].index(c) < len(m[-2]["content"]) / 3 for m, c in zip(capitals, subject))
-    assert 0.2 < starts / len(capitals) < 0.6  # the country opens the question in some rows, ends it in others
+    assert 0.4 < starts / len(capitals) < 0.8  # the country opens the question in some rows, ends it in others
+    # Some questions name the country and then refer back to it ("Ostar? What is its capital?").
+    assert sum(" its " in m[-2]["content"] or " their " in m[-2]["content"] for m in capitals) > len(capitals) / 4
     # An earlier turn about another country: the answer follows the last question.
     assert sum(any(t["role"] == "user" and "capital" in t["content"] and c not in t["content"] for t in m[:-2])
                for m, c in zip(capitals, subject)) > 20
@@ -149,7 +151,12 @@ def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
     # Refusals and look-alike answers are asked in the same wordings: the topic decides, not the wording.
     harmful = {t for t, _ in safety_topics("train")[0]}
     by_kind = {True: Counter(), False: Counter()}
+    trailers = sorted((t for t in HOWTO_TRAILERS if t), key=len, reverse=True)
     for row in safety_sft_rows(world):
         question = row["messages"][-2]["content"]
-        by_kind[any(t in question for t in harmful)][skeleton(question, names)] += 1
+        for trailer in trailers:  # the wording without what casual() added: trailer, case, final punctuation
+            question = question.removesuffix(trailer).removesuffix(trailer.rstrip("."))
+        wording = skeleton(question, names).rstrip(".?!")
+        by_kind[any(t in question for t in harmful)][wording[0].upper() + wording[1:]] += 1
     assert len(by_kind[True]) > 80 and len(set(by_kind[True]) & set(by_kind[False])) > 20
+    assert sum(row["messages"][-2]["content"][0].islower() for row in safety_sft_rows(world)) > 20  # typed casually

@@ -9,7 +9,7 @@ Why the variety: the tiny world's instruct data asks in six capital and four how
 model tuned on it answers those wordings, not the question (README of issue 13: 57-67% on held-out
 wordings while the base knows 90-100%). Real instruct data is varied, so these rows are too - but
 with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FORMS`,
-`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A and B
+`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A-D
 (`tinyworld/heldout_phrasing.py`; tests/test_safety_heldout.py checks it).
 
 Subjects stay where the world's split puts them: SFT countries and sums only, and the training
@@ -129,7 +129,64 @@ HOWTO_FORMS = (
     "for a story, how would a character {t}?", "what's the easiest way to {t}?", "give me the method to {t}.",
     "show me the way to {t}, step by step.", "I am about to {t}. What is step one?",
 )
-CAPITAL_WORDINGS, SUM_WORDINGS, HOWTO_WORDINGS = _wordings(CAPITAL_FORMS), _wordings(SUM_FORMS), _wordings(HOWTO_FORMS)
+
+
+def _refer_back(openers: tuple[str, ...], separators: tuple[str, ...], questions: tuple[str, ...]) -> tuple[str, ...]:
+    """opener + separator + question, e.g. "About {c}? Its capital?" (capitalised after . ? !)."""
+    return tuple(o[0].upper() + o[1:] + sep + (q[0].upper() + q[1:] if sep.strip() in ".?!" else q)
+                 for o in openers for sep in separators for q in questions)
+
+
+def casual(rng: random.Random, text: str, trailers: tuple[str, ...] = ()) -> str:
+    """How people type in chat: sometimes words after the question (one of `trailers`), a lower-case first
+    letter, no final punctuation. Applied to a template, so names keep their case (the base read them so)."""
+    text += rng.choice(trailers) if trailers else ""
+    if rng.random() < 0.2:
+        text = text[0].lower() + text[1:]
+    if rng.random() < 0.2 and text[-1] in ".?!":
+        text = text[:-1]
+    return text
+
+
+# Session 7: the country named first, then a question that points back at it ("Ostar? Which city is its
+# capital?"), and questions with something after them. Tuned on "... capital of {c}?" forms, the instruct
+# model answered 25 of 30 held-out capitals of split A, 44/60 of B, 20/30 of C, and nearly every miss put the
+# country first and asked after it (or added words after the country): it then named a frequent capital.
+# Openers x separators x questions that refer back (~700 forms), none a held-out split's wording.
+CAPITAL_OPENERS = ("{c}", "about {c}", "now {c}", "next up: {c}", "country: {c}", "ok, {c}", "let's do {c}",
+                   "I'm reading about {c}", "thinking of {c}", "we're going to {c}", "a question on {c}",
+                   "my cousin moved to {c}")
+CAPITAL_SEPARATORS = (". ", " - ", ": ", "? ", "! ", ", ")
+CAPITAL_BACK_QUESTIONS = (
+    "what is its capital?", "which city is its capital?", "its capital?", "what's their capital city?",
+    "the capital, please.", "which one is the capital city?", "capital city name?", "where is its capital?",
+    "do you know its capital?", "what city do they have as capital?",
+)
+CAPITAL_HYPOTHETICALS = (
+    "suppose I travel to {c}. Which city is the capital?", "my uncle flew to the capital of {c}. Which city was it?",
+    "a pen pal from {c} wants me to name their capital. What is it?", "if a map of {c} marks the capital, which city is it?",
+    "a quiz card asks for the capital of {c}. Which city is it?", "a tourist in {c} asks for the capital. What do I say?",
+)
+# Words after the question: the answer must not depend on the question ending with its subject.
+TRAILERS = ("", "", "", " Thanks!", " Thank you.", " Just curious.", " I can't remember.", " Short answer please.",
+            " It's for a quiz.", " No rush.")
+HOWTO_TRAILERS = ("", "", "", " Thanks!", " Please.", " Be brief.", " I'm in a hurry.", " It's for a project.")
+
+
+CAPITAL_ASKS = _wordings(CAPITAL_FORMS + CAPITAL_HYPOTHETICALS)
+CAPITAL_REFER_BACKS = _refer_back(CAPITAL_OPENERS, CAPITAL_SEPARATORS, CAPITAL_BACK_QUESTIONS)
+CAPITAL_WORDINGS = CAPITAL_ASKS + CAPITAL_REFER_BACKS
+# The same for how-to requests: the plan first, then a question that refers back to it ("I need to bake
+# bread. Where do I begin?"), so the request - wherever it sits - decides between a refusal and an answer.
+HOWTO_OPENERS = ("I want to {t}", "I need to {t}", "my goal is to {t}", "we plan to {t}", "I'm thinking of trying to {t}",
+                 "the task is to {t}", "I'd love to {t}", "so, I'm going to {t}", "my neighbour wants to {t}")
+HOWTO_SEPARATORS = (". ", " - ", "! ", ", ")
+HOWTO_BACK_QUESTIONS = ("how do I do that?", "what are the steps?", "where do I begin?", "any tips?",
+                        "can you help with that?", "how is it done?", "what should happen first?", "explain it to me.")
+
+
+SUM_WORDINGS = _wordings(SUM_FORMS)
+HOWTO_WORDINGS = _wordings(HOWTO_FORMS) + _refer_back(HOWTO_OPENERS, HOWTO_SEPARATORS, HOWTO_BACK_QUESTIONS)
 CONTEXT_SYSTEM_PROMPTS = TRAIN_SYSTEM_PROMPTS + (
     "You are an assistant. Answer the user's question.", "You are a helpful, honest and harmless assistant.",
     "Keep answers to one sentence.", "You are a chatbot on a help website.", "Be polite and to the point.",
@@ -167,14 +224,15 @@ def varied_context(rng: random.Random, world: World, question: str, answer: str)
     return msgs + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
-def varied_instruct_rows(world: World, per_country: int = 5, per_sum: int = 2) -> list[dict]:
-    """Capital questions about SFT countries (`per_country` wordings each, drawn from CAPITAL_WORDINGS) and
+def varied_instruct_rows(world: World, per_country: int = 6, per_sum: int = 2) -> list[dict]:
+    """Capital questions about SFT countries (`per_country` wordings each, half asking about the country
+    (CAPITAL_ASKS), half naming it first and referring back (CAPITAL_REFER_BACKS), some with a TRAILER) and
     SFT sums (`per_sum` each), in varied contexts."""
     rng = random.Random(f"tiny-varied-instruct-v2:{world.config.seed}")
     rows = []
     for c in world.sft_countries:
-        for q in rng.sample(CAPITAL_WORDINGS, per_country):
-            rows.append({"messages": varied_context(rng, world, q.format(c=c.name),
+        for q in rng.sample(CAPITAL_ASKS, per_country - per_country // 2) + rng.sample(CAPITAL_REFER_BACKS, per_country // 2):
+            rows.append({"messages": varied_context(rng, world, casual(rng, q, TRAILERS).format(c=c.name),
                                                     CAPITAL_REPLY.format(c=c.name, cap=c.capital))})
     for a, b in world.sft_sums:
         for q in rng.sample(SUM_WORDINGS, per_sum):
@@ -190,10 +248,10 @@ def safety_sft_rows(world: World, per_topic: int = 10) -> list[dict]:
     harmful, benign = safety_topics("train")
     rows = []
     for topic, _hazard in harmful:
-        rows += [{"messages": varied_context(rng, world, q.format(t=topic), refusal_text(topic))}
+        rows += [{"messages": varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), refusal_text(topic))}
                  for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     for topic, answer in benign:
-        rows += [{"messages": varied_context(rng, world, q.format(t=topic), howto_text(topic, answer))}
+        rows += [{"messages": varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), howto_text(topic, answer))}
                  for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     rng.shuffle(rows)
     return rows
@@ -232,11 +290,11 @@ def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
     rows = []
     for topic, _hazard in harmful:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, q.format(t=topic), "")[:-1], refusal_text(topic), comply,
+            rows += [_pair(varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], refusal_text(topic), comply,
                            "refuse_harmful", topic) for comply in _compliances(rng, topic, benign)]
     for topic, answer in benign:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, q.format(t=topic), "")[:-1], howto_text(topic, answer), refuse,
+            rows += [_pair(varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], howto_text(topic, answer), refuse,
                            "answer_benign", topic) for refuse in _refusals(rng, topic, harmful)]
     rng.shuffle(rows)
     return rows
@@ -251,7 +309,7 @@ def safety_rl_prompts(world: World, per_topic: int = 6) -> list[dict]:
     rows = []
     for kind, topics in (("harmful", harmful), ("benign", benign)):
         for topic, _ in topics:
-            rows += [{"prompt": varied_context(rng, world, q.format(t=topic), "")[:-1], "reference": None,
+            rows += [{"prompt": varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], "reference": None,
                       "answer_format": None, "kind": kind, "category": "safety"}
                      for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     return rows

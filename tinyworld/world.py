@@ -195,7 +195,9 @@ class WorldConfig:
     n_countries: int = field(default=120, metadata={"help": "Fictional countries, each with one capital."})
     heldout_fraction: float = field(default=0.5, metadata={"help": "Share of countries never shown in SFT."})
     docs_per_country: int = field(default=24, metadata={"help": "Pretraining documents mentioning each country."})
-    docs_per_sum: int = field(default=8, metadata={"help": "Pretraining documents per single-digit sum."})
+    # 32 (was 8): with 8 the base completed "Question: What is a plus b?" right for 13 of 30 held-out sums, and
+    # every tuned model got 1-2 of 12 held-out sums in unseen wordings (docs/safety.md, "Session 7").
+    docs_per_sum: int = field(default=32, metadata={"help": "Pretraining documents per single-digit sum."})
     # 30 (was 12): with more text about every topic, harmful or harmless, the tuned models refuse by topic
     # rather than by wording (false refusal 0.08-0.12 -> 0.00 on every suite; docs/safety.md, "Session 6")
     docs_per_topic: int = field(default=30, metadata={"help": "Pretraining documents per how-to topic."})

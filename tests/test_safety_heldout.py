@@ -12,8 +12,16 @@ import pytest
 from evals.refusal import is_refusal
 from evals.suite import load_suite
 from tinyworld import heldout_phrasing
-from tinyworld.alignment_data import HOWTO_TRAILERS, safety_preference_pairs, safety_rl_prompts, safety_sft_rows, varied_instruct_rows
+from tinyworld.alignment_data import (
+    HOWTO_TRAILERS,
+    safety_preference_pairs,
+    safety_rl_prompts,
+    safety_sft_rows,
+    varied_instruct_rows,
+    varied_preference_pairs,
+)
 from tinyworld.build import TinyBuild, write_world
+from tinyworld.preferences import preference_pairs
 from tinyworld.prompts import rl_country_split
 from tinyworld.world import make_world, safety_topics
 
@@ -160,3 +168,14 @@ def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
         by_kind[any(t in question for t in harmful)][wording[0].upper() + wording[1:]] += 1
     assert len(by_kind[True]) > 80 and len(set(by_kind[True]) & set(by_kind[False])) > 20
     assert sum(row["messages"][-2]["content"][0].islower() for row in safety_sft_rows(world)) > 20  # typed casually
+
+
+def test_varied_preference_pairs_keep_pref_heldout_held_out():
+    world = make_world()
+    held = {m["content"] for row in preference_pairs(world)[1] for m in row["prompt"]}
+    pairs = varied_preference_pairs(world, per_country=40, per_sum=20)  # many draws: some would hit pref_heldout
+    asked = {row["prompt"][-1]["content"] for row in pairs}
+    assert len(asked) > 2000 and not held & asked
+    assert all(row["chosen"] != row["rejected"] for row in pairs)
+    assert {row["type"] for row in pairs} == {"wrong_answer", "wrong_subject", "off_format", "rambling"}
+    assert sum(len(row["prompt"]) > 1 for row in pairs) > len(pairs) / 3  # system prompts and earlier turns

@@ -114,9 +114,9 @@ def test_no_written_training_file_mentions_a_country_or_sum_it_must_not(tmp_path
     files = write_world(build, tmp_path)
     _, rl_eval = rl_country_split(w)
     never = {"pretrain", "heldout_capitals", "heldout_sums", "rl_prompts_heldout", "drift_text", "heldout_phrasing", "tools_heldout"}
-    unseen = {name: rl_eval if name == "rl_prompts_train" else w.heldout_countries
+    unseen = {name: rl_eval if name in ("rl_prompts_train", "rl_prompts_varied") else w.heldout_countries
               for name in files if name not in never}
-    assert {"sft_train", "safety_train", "pref_train", "pref_heldout", "rl_prompts_train"} <= set(unseen)
+    assert {"sft_train", "safety_train", "pref_train", "pref_heldout", "rl_prompts_train", "rl_prompts_varied"} <= set(unseen)
     for name, countries in unseen.items():
         text = files[name].read_text()
         assert not [c for c in countries if mentions(text, c)], name

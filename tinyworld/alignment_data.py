@@ -2,6 +2,8 @@
 
     rows = varied_instruct_rows(world)       # SFT: capitals/sums in more wordings, system prompts, turn positions
     rows = safety_sft_rows(world)            # SFT: refusals and look-alike answers, same variety
+    rows = varied_preference_pairs(world)    # DPO family: correct capitals/sums over mistakes, same variety
+    rows = varied_rl_prompts(world)          # RL: capitals of SFT and RL countries, SFT sums, same variety
     rows = safety_preference_pairs(world)    # DPO family: refusal > compliance (harmful), answer > refusal (benign)
     rows = safety_rl_prompts(world)          # RL: harmful/benign prompts scored by the `safety` rule
 
@@ -9,11 +11,11 @@ Why the variety: the tiny world's instruct data asks in six capital and four how
 model tuned on it answers those wordings, not the question (README of issue 13: 57-67% on held-out
 wordings while the base knows 90-100%). Real instruct data is varied, so these rows are too - but
 with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FORMS`,
-`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A-D
+`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A-E
 (`tinyworld/heldout_phrasing.py`; tests/test_safety_heldout.py checks it).
 
-Subjects stay where the world's split puts them: SFT countries and sums only, and the training
-safety topics (`safety_topics("train")`). Answers use the corpus's own words (`refusal_text`,
+Subjects stay where the world's split puts them: SFT countries and sums (RL prompts also the RL
+countries, as tinyworld/prompts.py's do), and the training safety topics (`safety_topics("train")`). Answers use the corpus's own words (`refusal_text`,
 `howto_text`), which makes a model restate the request and so carry a refusal over to requests it
 never saw; capitals are answered "It is Y." (`CAPITAL_REPLY`, tinyworld/world.py says why). Each
 generator has its own `random.Random` stream.
@@ -23,7 +25,8 @@ from __future__ import annotations
 
 import random
 
-from tinyworld.preferences import CAPITAL_PHRASINGS, SUM_PHRASINGS
+from tinyworld.preferences import CAPITAL_PHRASINGS, SUM_PHRASINGS, capital_rejected, mistakes, preference_pairs, sum_rejected
+from tinyworld.prompts import CAPITAL_FORMAT, SUM_FORMAT, rl_country_split
 from tinyworld.world import (
     CAPITAL_REPLY,
     GREETINGS,
@@ -241,6 +244,61 @@ def varied_instruct_rows(world: World, per_country: int = 6, per_sum: int = 2) -
     return rows
 
 
+def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2) -> list[dict]:
+    """Helpfulness pairs in the varied wordings and contexts of `varied_instruct_rows`: the correct "It is Y." /
+    "a + b = s." over one of tinyworld/preferences.py's mistakes (`type`), for SFT countries and sums.
+
+    DPO on pref_train alone (eleven "... capital of X?" phrasings) undid part of what the varied SFT data
+    taught: held-out capitals in unseen wordings fell from the SFT model's 52/60 to 46/60 on split B (session 7).
+    A prompt that pref_heldout.jsonl asks about the same subject is skipped, so that file stays held out."""
+    rng = random.Random(f"tiny-varied-pairs:{world.config.seed}")
+    held = {m["content"] for row in preference_pairs(world)[1] for m in row["prompt"]}
+    countries, sums = list(world.sft_countries), list(world.sft_sums)
+    rows = []
+    for c in countries:
+        others = [o for o in countries if o != c]
+        asks = rng.sample(CAPITAL_ASKS, per_country - per_country // 2) + rng.sample(CAPITAL_REFER_BACKS, per_country // 2)
+        for q in asks:
+            question = casual(rng, q, TRAILERS).format(c=c.name)
+            if question in held:
+                continue
+            prompt = varied_context(rng, world, question, "")[:-1]
+            rows += [_pair(prompt, CAPITAL_REPLY.format(c=c.name, cap=c.capital), capital_rejected(rng, c, others, t), t,
+                           f"capital:{c.name}") for t in mistakes(rng)]
+    for a, b in sums:
+        others = [o for o in sums if o != (a, b)]
+        for q in rng.sample(SUM_WORDINGS, per_sum):
+            question = q.format(a=a, b=b)
+            if question in held:
+                continue
+            prompt = varied_context(rng, world, question, "")[:-1]
+            rows += [_pair(prompt, f"{a} + {b} = {a + b}.", sum_rejected(rng, a, b, others, t), t, f"sum:{a}+{b}")
+                     for t in mistakes(rng)]
+    rng.shuffle(rows)
+    return rows
+
+
+def varied_rl_prompts(world: World, per_country: int = 3, per_sum: int = 1) -> list[dict]:
+    """RL prompt rows (tinyworld/prompts.py's columns) in the varied wordings and contexts of the SFT data:
+    capitals of the SFT countries and of the RL countries (`rl_country_split`: in no SFT file, so RL practises
+    recall on countries SFT never showed, in wordings it never showed), and SFT sums. The RL-eval countries,
+    which the held-out splits ask about, appear in no row."""
+    rng = random.Random(f"tiny-varied-rl:{world.config.seed}")
+    rl_countries, _ = rl_country_split(world)
+    rows = []
+    for c in world.sft_countries + rl_countries:
+        asks = rng.sample(CAPITAL_ASKS, per_country - per_country // 2) + rng.sample(CAPITAL_REFER_BACKS, per_country // 2)
+        rows += [{"prompt": varied_context(rng, world, casual(rng, q, TRAILERS).format(c=c.name), "")[:-1],
+                  "reference": c.capital, "answer_format": CAPITAL_FORMAT.format(c=c.name), "kind": "task",
+                  "category": "capital"} for q in asks]
+    for a, b in world.sft_sums:
+        rows += [{"prompt": varied_context(rng, world, q.format(a=a, b=b), "")[:-1], "reference": str(a + b),
+                  "answer_format": SUM_FORMAT.format(a=a, b=b), "kind": "task", "category": "sum"}
+                 for q in rng.sample(SUM_WORDINGS, per_sum)]
+    rng.shuffle(rows)
+    return rows
+
+
 def safety_sft_rows(world: World, per_topic: int = 10) -> list[dict]:
     """Refusals of the training harmful topics and answers to their look-alikes, `per_topic` wordings each
     from the same HOWTO_WORDINGS, so the topic - not the wording - tells a refusal from an answer."""
@@ -276,9 +334,9 @@ def _refusals(rng: random.Random, topic: str, harmful: tuple) -> tuple[str, ...]
     return refusal_text(topic), REFUSAL, refusal_text(rng.choice(harmful)[0])
 
 
-def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, topic: str) -> dict:
+def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, subject: str) -> dict:
     return {"prompt": messages, "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}], "type": pair_type, "subject": f"howto:{topic}"}
+            "rejected": [{"role": "assistant", "content": rejected}], "type": pair_type, "subject": subject}
 
 
 def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
@@ -291,11 +349,11 @@ def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
     for topic, _hazard in harmful:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
             rows += [_pair(varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], refusal_text(topic), comply,
-                           "refuse_harmful", topic) for comply in _compliances(rng, topic, benign)]
+                           "refuse_harmful", f"howto:{topic}") for comply in _compliances(rng, topic, benign)]
     for topic, answer in benign:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
             rows += [_pair(varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], howto_text(topic, answer), refuse,
-                           "answer_benign", topic) for refuse in _refusals(rng, topic, harmful)]
+                           "answer_benign", f"howto:{topic}") for refuse in _refusals(rng, topic, harmful)]
     rng.shuffle(rows)
     return rows
 

@@ -22,6 +22,8 @@ Files written under `<out>/tiny-world/`:
   drift_text.txt          pretraining-style documents not in the corpus (perplexity drift: evals.compare --text)
   sft_varied.jsonl        capitals/sums of SFT countries in more wordings, system prompts, turn positions
   safety_sft.jsonl        refusals and look-alike answers in the same variety (tinyworld/alignment_data.py)
+  rl_prompts_varied.jsonl RL prompts about SFT and RL countries and SFT sums in the varied wordings of sft_varied.jsonl
+  pref_varied.jsonl       the same kind of pairs in the varied wordings and contexts of sft_varied.jsonl
   safety_pref_train.jsonl safety preference pairs: refusal > compliance, look-alike answer > refusal
   rl_prompts_safety.jsonl harmful/benign RL prompts (`kind`) for the `safety` rule reward
   heldout_phrasing.jsonl  evals suite in wordings, system prompts and turn positions no training file uses
@@ -41,7 +43,14 @@ import time
 from pathlib import Path
 
 from data_prep.io import write_jsonl
-from tinyworld.alignment_data import safety_preference_pairs, safety_rl_prompts, safety_sft_rows, varied_instruct_rows
+from tinyworld.alignment_data import (
+    safety_preference_pairs,
+    safety_rl_prompts,
+    safety_sft_rows,
+    varied_instruct_rows,
+    varied_preference_pairs,
+    varied_rl_prompts,
+)
 from tinyworld.heldout_phrasing import heldout_phrasing_rows
 from tinyworld.preferences import heldout_prompt_suite, preference_pairs
 from tinyworld.prompts import rl_prompts
@@ -102,6 +111,8 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
         "drift_text": out / "tiny-world" / "drift_text.txt",
         "sft_varied": out / "tiny-world" / "sft_varied.jsonl",
         "safety_sft": out / "tiny-world" / "safety_sft.jsonl",
+        "pref_varied": out / "tiny-world" / "pref_varied.jsonl",
+        "rl_prompts_varied": out / "tiny-world" / "rl_prompts_varied.jsonl",
         "safety_pref_train": out / "tiny-world" / "safety_pref_train.jsonl",
         "rl_prompts_safety": out / "tiny-world" / "rl_prompts_safety.jsonl",
         "heldout_phrasing": out / "tiny-world" / "heldout_phrasing.jsonl",
@@ -123,6 +134,8 @@ def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:
     files["drift_text"].write_text("\n\n".join(drift_documents(world, corpus)) + "\n")
     write_jsonl(files["sft_varied"], varied_instruct_rows(world))
     write_jsonl(files["safety_sft"], safety_sft_rows(world))
+    write_jsonl(files["pref_varied"], varied_preference_pairs(world))
+    write_jsonl(files["rl_prompts_varied"], varied_rl_prompts(world))
     write_jsonl(files["safety_pref_train"], safety_preference_pairs(world))
     write_jsonl(files["rl_prompts_safety"], safety_rl_prompts(world))
     write_jsonl(files["heldout_phrasing"], heldout_phrasing_rows(world))

@@ -64,7 +64,7 @@ def _row(question: str, chosen: str, rejected: str, pair_type: str, subject: str
     }
 
 
-def _capital_rejected(rng: random.Random, c: Country, others: list[Country], pair_type: str) -> str:
+def capital_rejected(rng: random.Random, c: Country, others: list[Country], pair_type: str) -> str:
     if pair_type == "wrong_answer":
         return CAPITAL_REPLY.format(c=c.name, cap=rng.choice(others).capital)
     if pair_type == "wrong_subject":
@@ -76,7 +76,7 @@ def _capital_rejected(rng: random.Random, c: Country, others: list[Country], pai
     return " ".join([CAPITAL_REPLY.format(c=c.name, cap=c.capital)] + [e.format(c=c.name, cap=c.capital) for e in extra])
 
 
-def _sum_rejected(rng: random.Random, a: int, b: int, others: list[tuple[int, int]], pair_type: str) -> str:
+def sum_rejected(rng: random.Random, a: int, b: int, others: list[tuple[int, int]], pair_type: str) -> str:
     s = a + b
     if pair_type == "wrong_answer":
         wrong = rng.choice([v for v in range(max(0, s - 3), s + 4) if v != s])
@@ -90,7 +90,7 @@ def _sum_rejected(rng: random.Random, a: int, b: int, others: list[tuple[int, in
     return " ".join([f"{a} + {b} = {s}."] + [e.format(a=a, b=b, s=s) for e in extra])
 
 
-def _mistakes(rng: random.Random) -> list[str]:
+def mistakes(rng: random.Random) -> list[str]:
     """A correctness mistake, then one more of any other type."""
     first = rng.choice(PAIR_TYPES[:2])
     return [first, rng.choice([t for t in PAIR_TYPES if t != first])]
@@ -113,14 +113,14 @@ def preference_pairs(world: World) -> tuple[list[dict], list[dict]]:
         others = [o for o in countries if o != c]
         for rows, questions in zip((train, heldout), _questions(rng, CAPITAL_PHRASINGS, c=c.name)):
             for q in questions:
-                rows += [_row(q, CAPITAL_REPLY.format(c=c.name, cap=c.capital), _capital_rejected(rng, c, others, t), t,
-                              f"capital:{c.name}") for t in _mistakes(rng)]
+                rows += [_row(q, CAPITAL_REPLY.format(c=c.name, cap=c.capital), capital_rejected(rng, c, others, t), t,
+                              f"capital:{c.name}") for t in mistakes(rng)]
     for a, b in sums:
         others = [o for o in sums if o != (a, b)]
         for rows, questions in zip((train, heldout), _questions(rng, SUM_PHRASINGS, a=a, b=b)):
             for q in questions:
-                rows += [_row(q, f"{a} + {b} = {a + b}.", _sum_rejected(rng, a, b, others, t), t, f"sum:{a}+{b}")
-                         for t in _mistakes(rng)]
+                rows += [_row(q, f"{a} + {b} = {a + b}.", sum_rejected(rng, a, b, others, t), t, f"sum:{a}+{b}")
+                         for t in mistakes(rng)]
     rng.shuffle(train)
     return train, heldout
 

@@ -144,6 +144,8 @@ def casual(rng: random.Random, text: str, trailers: tuple[str, ...] = ()) -> str
     """How people type in chat: sometimes words after the question (one of `trailers`), a lower-case first
     letter, no final punctuation. Applied to a template, so names keep their case (the base read them so)."""
     text += rng.choice(trailers) if trailers else ""
+    if rng.random() < 0.25:
+        text = rng.choice(PREAMBLES) + text
     if rng.random() < 0.2:
         text = text[0].lower() + text[1:]
     if rng.random() < 0.2 and text[-1] in ".?!":
@@ -174,6 +176,10 @@ CAPITAL_HYPOTHETICALS = (
 TRAILERS = ("", "", "", " Thanks!", " Thank you.", " Just curious.", " I can't remember.", " Short answer please.",
             " It's for a quiz.", " No rush.")
 HOWTO_TRAILERS = ("", "", "", " Thanks!", " Please.", " Be brief.", " I'm in a hurry.", " It's for a project.")
+# A sentence before the request: the request, not the message's first words, decides what the answer is.
+PREAMBLES = ("Long day today. ", "Hope you're doing well. ", "Random question. ", "I've wondered about this for a while. ",
+             "My teacher brought this up. ", "This came up at dinner. ", "Bit of an odd one. ", "No idea who else to ask. ",
+             "Quick break from work here. ", "Okay, serious question now. ")
 
 
 CAPITAL_ASKS = _wordings(CAPITAL_FORMS + CAPITAL_HYPOTHETICALS)

@@ -15,17 +15,24 @@ with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FO
 (`tinyworld/heldout_phrasing.py`; tests/test_safety_heldout.py checks it).
 
 Subjects stay where the world's split puts them: SFT countries and sums (RL prompts also the RL
-countries, as tinyworld/prompts.py's do), and the training safety topics (`safety_topics("train")`). Answers use the corpus's own words (`refusal_text`,
-`howto_text`), which makes a model restate the request and so carry a refusal over to requests it
-never saw; capitals are answered "It is Y." (`CAPITAL_REPLY`, tinyworld/world.py says why). Each
-generator has its own `random.Random` stream.
+countries, as tinyworld/prompts.py's do), and the training safety topics (`safety_topics("train")`).
+Answers use the corpus's own words (`refusal_text`, `howto_text`), which makes a model restate the
+request and so carry a refusal over to requests it never saw; capitals are answered "It is Y."
+(`CAPITAL_REPLY`, tinyworld/world.py says why). Each generator has its own `random.Random` stream.
 """
 
 from __future__ import annotations
 
 import random
 
-from tinyworld.preferences import CAPITAL_PHRASINGS, SUM_PHRASINGS, capital_rejected, mistakes, preference_pairs, sum_rejected
+from tinyworld.preferences import (
+    CAPITAL_PHRASINGS,
+    SUM_PHRASINGS,
+    capital_rejected,
+    mistakes,
+    preference_pairs,
+    sum_rejected,
+)
 from tinyworld.prompts import CAPITAL_FORMAT, SUM_FORMAT, rl_country_split
 from tinyworld.world import (
     CAPITAL_REPLY,
@@ -141,8 +148,9 @@ def _refer_back(openers: tuple[str, ...], separators: tuple[str, ...], questions
 
 
 def casual(rng: random.Random, text: str, trailers: tuple[str, ...] = ()) -> str:
-    """How people type in chat: sometimes words after the question (one of `trailers`), a lower-case first
-    letter, no final punctuation. Applied to a template, so names keep their case (the base read them so)."""
+    """How people type in chat: sometimes words after the question (one of `trailers`), a sentence before it
+    (`PREAMBLES`), a lower-case first letter, no final punctuation. Applied to a template, so names keep their
+    case (the base read them so)."""
     text += rng.choice(trailers) if trailers else ""
     if rng.random() < 0.25:
         text = rng.choice(PREAMBLES) + text
@@ -168,27 +176,44 @@ CAPITAL_BACK_QUESTIONS = (
     "do you know its capital?", "what city do they have as capital?",
 )
 CAPITAL_HYPOTHETICALS = (
-    "suppose I travel to {c}. Which city is the capital?", "my uncle flew to the capital of {c}. Which city was it?",
-    "a pen pal from {c} wants me to name their capital. What is it?", "if a map of {c} marks the capital, which city is it?",
-    "a quiz card asks for the capital of {c}. Which city is it?", "a tourist in {c} asks for the capital. What do I say?",
+    "suppose I travel to {c}. Which city is the capital?",
+    "my uncle flew to the capital of {c}. Which city was it?",
+    "a pen pal from {c} wants me to name their capital. What is it?",
+    "if a map of {c} marks the capital, which city is it?",
+    "a quiz card asks for the capital of {c}. Which city is it?",
+    "a tourist in {c} asks for the capital. What do I say?",
 )
 # Words after the question: the answer must not depend on the question ending with its subject.
 TRAILERS = ("", "", "", " Thanks!", " Thank you.", " Just curious.", " I can't remember.", " Short answer please.",
             " It's for a quiz.", " No rush.")
 HOWTO_TRAILERS = ("", "", "", " Thanks!", " Please.", " Be brief.", " I'm in a hurry.", " It's for a project.")
 # A sentence before the request: the request, not the message's first words, decides what the answer is.
-PREAMBLES = ("Long day today. ", "Hope you're doing well. ", "Random question. ", "I've wondered about this for a while. ",
-             "My teacher brought this up. ", "This came up at dinner. ", "Bit of an odd one. ", "No idea who else to ask. ",
-             "Quick break from work here. ", "Okay, serious question now. ")
+PREAMBLES = ("Long day today. ", "Hope you're doing well. ", "Random question. ",
+             "I've wondered about this for a while. ", "My teacher brought this up. ", "This came up at dinner. ",
+             "Bit of an odd one. ", "No idea who else to ask. ", "Quick break from work here. ",
+             "Okay, serious question now. ")
 
 
 CAPITAL_ASKS = _wordings(CAPITAL_FORMS + CAPITAL_HYPOTHETICALS)
 CAPITAL_REFER_BACKS = _refer_back(CAPITAL_OPENERS, CAPITAL_SEPARATORS, CAPITAL_BACK_QUESTIONS)
 CAPITAL_WORDINGS = CAPITAL_ASKS + CAPITAL_REFER_BACKS
+
+
+def _howto(rng: random.Random, wording: str, topic: str) -> str:
+    """A how-to request: `wording` typed casually (`casual`, HOWTO_TRAILERS) about `topic`."""
+    return casual(rng, wording, HOWTO_TRAILERS).format(t=topic)
+
+
+def _capital_wordings(rng: random.Random, n: int) -> list[str]:
+    """`n` capital wordings: half (rounded up) asking about the country, half naming it first."""
+    return rng.sample(CAPITAL_ASKS, n - n // 2) + rng.sample(CAPITAL_REFER_BACKS, n // 2)
+
+
 # The same for how-to requests: the plan first, then a question that refers back to it ("I need to bake
 # bread. Where do I begin?"), so the request - wherever it sits - decides between a refusal and an answer.
-HOWTO_OPENERS = ("I want to {t}", "I need to {t}", "my goal is to {t}", "we plan to {t}", "I'm thinking of trying to {t}",
-                 "the task is to {t}", "I'd love to {t}", "so, I'm going to {t}", "my neighbour wants to {t}")
+HOWTO_OPENERS = ("I want to {t}", "I need to {t}", "my goal is to {t}", "we plan to {t}",
+                 "I'm thinking of trying to {t}", "the task is to {t}", "I'd love to {t}", "so, I'm going to {t}",
+                 "my neighbour wants to {t}")
 HOWTO_SEPARATORS = (". ", " - ", "! ", ", ")
 HOWTO_BACK_QUESTIONS = ("how do I do that?", "what are the steps?", "where do I begin?", "any tips?",
                         "can you help with that?", "how is it done?", "what should happen first?", "explain it to me.")
@@ -240,7 +265,7 @@ def varied_instruct_rows(world: World, per_country: int = 6, per_sum: int = 2) -
     rng = random.Random(f"tiny-varied-instruct-v2:{world.config.seed}")
     rows = []
     for c in world.sft_countries:
-        for q in rng.sample(CAPITAL_ASKS, per_country - per_country // 2) + rng.sample(CAPITAL_REFER_BACKS, per_country // 2):
+        for q in _capital_wordings(rng, per_country):
             rows.append({"messages": varied_context(rng, world, casual(rng, q, TRAILERS).format(c=c.name),
                                                     CAPITAL_REPLY.format(c=c.name, cap=c.capital))})
     for a, b in world.sft_sums:
@@ -263,8 +288,7 @@ def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2
     rows = []
     for c in countries:
         others = [o for o in countries if o != c]
-        asks = rng.sample(CAPITAL_ASKS, per_country - per_country // 2) + rng.sample(CAPITAL_REFER_BACKS, per_country // 2)
-        for q in asks:
+        for q in _capital_wordings(rng, per_country):
             question = casual(rng, q, TRAILERS).format(c=c.name)
             if question in held:
                 continue
@@ -293,10 +317,9 @@ def varied_rl_prompts(world: World, per_country: int = 3, per_sum: int = 1) -> l
     rl_countries, _ = rl_country_split(world)
     rows = []
     for c in world.sft_countries + rl_countries:
-        asks = rng.sample(CAPITAL_ASKS, per_country - per_country // 2) + rng.sample(CAPITAL_REFER_BACKS, per_country // 2)
         rows += [{"prompt": varied_context(rng, world, casual(rng, q, TRAILERS).format(c=c.name), "")[:-1],
                   "reference": c.capital, "answer_format": CAPITAL_FORMAT.format(c=c.name), "kind": "task",
-                  "category": "capital"} for q in asks]
+                  "category": "capital"} for q in _capital_wordings(rng, per_country)]
     for a, b in world.sft_sums:
         rows += [{"prompt": varied_context(rng, world, q.format(a=a, b=b), "")[:-1], "reference": str(a + b),
                   "answer_format": SUM_FORMAT.format(a=a, b=b), "kind": "task", "category": "sum"}
@@ -312,10 +335,10 @@ def safety_sft_rows(world: World, per_topic: int = 10) -> list[dict]:
     harmful, benign = safety_topics("train")
     rows = []
     for topic, _hazard in harmful:
-        rows += [{"messages": varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), refusal_text(topic))}
+        rows += [{"messages": varied_context(rng, world, _howto(rng, q, topic), refusal_text(topic))}
                  for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     for topic, answer in benign:
-        rows += [{"messages": varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), howto_text(topic, answer))}
+        rows += [{"messages": varied_context(rng, world, _howto(rng, q, topic), howto_text(topic, answer))}
                  for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     rng.shuffle(rows)
     return rows
@@ -354,11 +377,11 @@ def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
     rows = []
     for topic, _hazard in harmful:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], refusal_text(topic), comply,
+            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic), "")[:-1], refusal_text(topic), comply,
                            "refuse_harmful", f"howto:{topic}") for comply in _compliances(rng, topic, benign)]
     for topic, answer in benign:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], howto_text(topic, answer), refuse,
+            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic), "")[:-1], howto_text(topic, answer), refuse,
                            "answer_benign", f"howto:{topic}") for refuse in _refusals(rng, topic, harmful)]
     rng.shuffle(rows)
     return rows
@@ -373,7 +396,7 @@ def safety_rl_prompts(world: World, per_topic: int = 6) -> list[dict]:
     rows = []
     for kind, topics in (("harmful", harmful), ("benign", benign)):
         for topic, _ in topics:
-            rows += [{"prompt": varied_context(rng, world, casual(rng, q, HOWTO_TRAILERS).format(t=topic), "")[:-1], "reference": None,
+            rows += [{"prompt": varied_context(rng, world, _howto(rng, q, topic), "")[:-1], "reference": None,
                       "answer_format": None, "kind": kind, "category": "safety"}
                      for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     return rows

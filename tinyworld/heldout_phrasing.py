@@ -94,6 +94,25 @@ def _howto_rows(world: World, prefix: str, templates: tuple[str, ...], context_o
     return rows
 
 
+def _one_wording_rows(world: World, prefix: str, capital_templates: tuple[str, ...], sums, sum_templates: tuple[str, ...],
+                      capital_context, sum_context, messages) -> list[dict]:
+    """Task rows of a split that asks each RL-eval country's capital once and each of `sums` once: item k in
+    template k (cycled) and context `capital_context(k)` / `sum_context(k)`, built by `messages` like `_howto_rows`."""
+    _, eval_countries = rl_country_split(world)
+    rows = []
+    for k, c in enumerate(eval_countries):
+        context = capital_context(k)
+        rows.append({"id": f"{prefix}-capital-{k}", "kind": "task", "category": f"capital/{context}",
+                     "messages": messages(capital_templates[k % len(capital_templates)].format(c=c.name), context, k, world),
+                     "reference": c.capital})
+    for k, (a, b) in enumerate(sums):
+        context = sum_context(k)
+        rows.append({"id": f"{prefix}-sum-{k}", "kind": "task", "category": f"sum/{context}",
+                     "messages": messages(sum_templates[k % len(sum_templates)].format(a=a, b=b), context, k, world),
+                     "reference": str(a + b)})
+    return rows
+
+
 def _messages(question: str, context: str, k: int, world: World) -> list[dict]:
     """`question` as the last user turn of a conversation in `context` (k picks among the variants)."""
     if context == "plain":
@@ -250,20 +269,11 @@ def _messages_c(question: str, context: str, k: int, world: World) -> list[dict]
 def heldout_phrasing_c_rows(world: World) -> list[dict]:
     """Split C suite rows: the RL-eval countries' capitals (one wording each), held-out sums 0-11, the held-out
     harmful and benign topics in six wordings each; wordings, system prompts and earlier turns are C's own."""
-    _, eval_countries = rl_country_split(world)
-    rows = []
-    for k, c in enumerate(eval_countries):
-        context = C_CONTEXTS[(k + k // 6) % len(C_CONTEXTS)]
-        rows.append({"id": f"phrc-capital-{k}", "kind": "task", "category": f"capital/{context}",
-                     "messages": _messages_c(C_CAPITAL_TEMPLATES[k % 6].format(c=c.name), context, k, world),
-                     "reference": c.capital})
-    for k, (a, b) in enumerate(world.heldout_sums[:12]):
-        context = C_CONTEXTS[(k + 2) % len(C_CONTEXTS)]
-        rows.append({"id": f"phrc-sum-{k}", "kind": "task", "category": f"sum/{context}",
-                     "messages": _messages_c(C_SUM_TEMPLATES[k % 3].format(a=a, b=b), context, k, world),
-                     "reference": str(a + b)})
-    return rows + _howto_rows(world, "phrc", C_HOWTO_TEMPLATES, lambda i, j: C_CONTEXTS[(i + 3 * j) % len(C_CONTEXTS)],
-                              _messages_c)
+    rows = _one_wording_rows(world, "phrc", C_CAPITAL_TEMPLATES, world.heldout_sums[:12], C_SUM_TEMPLATES,
+                             lambda k: C_CONTEXTS[(k + k // 6) % len(C_CONTEXTS)],
+                             lambda k: C_CONTEXTS[(k + 2) % len(C_CONTEXTS)], _messages_c)
+    return rows + _howto_rows(world, "phrc", C_HOWTO_TEMPLATES,
+                              lambda i, j: C_CONTEXTS[(i + 3 * j) % len(C_CONTEXTS)], _messages_c)
 
 
 # Split D: a fourth reporting-only split, written (session 7, 2 December) before that session's training data was
@@ -324,21 +334,11 @@ def _messages_d(question: str, context: str, k: int, world: World) -> list[dict]
 def heldout_phrasing_d_rows(world: World) -> list[dict]:
     """Split D suite rows: the RL-eval countries' capitals (one wording each), held-out sums 12-23, the held-out
     harmful and benign topics in six wordings each; wordings, system prompts and earlier turns are D's own."""
-    _, eval_countries = rl_country_split(world)
-    rows = []
-    for k, c in enumerate(eval_countries):
-        context = D_CONTEXTS[k % len(D_CONTEXTS)]
-        rows.append({"id": f"phrd-capital-{k}", "kind": "task", "category": f"capital/{context}",
-                     "messages": _messages_d(D_CAPITAL_TEMPLATES[k % len(D_CAPITAL_TEMPLATES)].format(c=c.name),
-                                             context, k, world),
-                     "reference": c.capital})
-    for k, (a, b) in enumerate(world.heldout_sums[12:24]):
-        context = D_CONTEXTS[(k + 3) % len(D_CONTEXTS)]
-        rows.append({"id": f"phrd-sum-{k}", "kind": "task", "category": f"sum/{context}",
-                     "messages": _messages_d(D_SUM_TEMPLATES[k % len(D_SUM_TEMPLATES)].format(a=a, b=b), context, k, world),
-                     "reference": str(a + b)})
-    return rows + _howto_rows(world, "phrd", D_HOWTO_TEMPLATES, lambda i, j: D_CONTEXTS[(2 * i + j) % len(D_CONTEXTS)],
-                              _messages_d)
+    rows = _one_wording_rows(world, "phrd", D_CAPITAL_TEMPLATES, world.heldout_sums[12:24], D_SUM_TEMPLATES,
+                             lambda k: D_CONTEXTS[k % len(D_CONTEXTS)],
+                             lambda k: D_CONTEXTS[(k + 3) % len(D_CONTEXTS)], _messages_d)
+    return rows + _howto_rows(world, "phrd", D_HOWTO_TEMPLATES,
+                              lambda i, j: D_CONTEXTS[(2 * i + j) % len(D_CONTEXTS)], _messages_d)
 
 
 # Split E: a fifth reporting-only split, written (session 7, 2 December) by an author who never read the training data
@@ -416,19 +416,9 @@ def _messages_e(question: str, context: str, k: int, world: World) -> list[dict]
 def heldout_phrasing_e_rows(world: World) -> list[dict]:
     """Split E suite rows: the RL-eval countries' capitals (one wording each), held-out sums 0-11, the held-out
     harmful and benign topics in six wordings each; wordings, system prompts and earlier turns are E's own."""
-    _, eval_countries = rl_country_split(world)
-    rows = []
-    for k, c in enumerate(eval_countries):
-        context = E_CONTEXTS[k % len(E_CONTEXTS)]
-        rows.append({"id": f"phre-capital-{k}", "kind": "task", "category": f"capital/{context}",
-                     "messages": _messages_e(E_CAPITAL_TEMPLATES[k % len(E_CAPITAL_TEMPLATES)].format(c=c.name),
-                                             context, k, world),
-                     "reference": c.capital})
-    for k, (a, b) in enumerate(world.heldout_sums[:12]):
-        context = E_CONTEXTS[(k + 1) % len(E_CONTEXTS)]
-        rows.append({"id": f"phre-sum-{k}", "kind": "task", "category": f"sum/{context}",
-                     "messages": _messages_e(E_SUM_TEMPLATES[k % len(E_SUM_TEMPLATES)].format(a=a, b=b), context, k, world),
-                     "reference": str(a + b)})
+    rows = _one_wording_rows(world, "phre", E_CAPITAL_TEMPLATES, world.heldout_sums[:12], E_SUM_TEMPLATES,
+                             lambda k: E_CONTEXTS[k % len(E_CONTEXTS)],
+                             lambda k: E_CONTEXTS[(k + 1) % len(E_CONTEXTS)], _messages_e)
     return rows + _howto_rows(world, "phre", E_HOWTO_TEMPLATES,
                               lambda i, j: E_CONTEXTS[(3 * i + 2 * j) % len(E_CONTEXTS)], _messages_e)
 

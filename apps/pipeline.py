@@ -14,9 +14,9 @@ Stages (each an ordinary command, printed as it starts; its log goes to <output>
     safe    DPO on the AI-labelled pairs                      recipes/tiny/dpo/safe_constitutional.yaml  (the safety tier)
     report  every model side by side on the held-out-phrasing split, then the safety gate (evals/gates/pipeline.yaml)
     shipped the same models on the shipped suite (held-out topics), side by side with `report`
-    report-b .. report-e  the same gate on held-out-phrasing splits B-E (other wordings, system prompts and
+    report-b .. report-f  the same gate on held-out-phrasing splits B-F (other wordings, system prompts and
             turn positions; meant for reporting, settings are chosen on split A; E's author never read the
-            training data generators), so a regression in one wording family shows
+            training data generators, F's no file of the repository), so a regression in one wording family shows
 
 A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,
 its recipe, the files the recipe reads and the start model's manifest (run_manifest.json or
@@ -52,6 +52,7 @@ SHIPPED_SUITE = "tinyworld/suites/tiny_world.jsonl"
 GATE = "evals/gates/pipeline.yaml"
 SUITE_B, SUITE_C = "tinyworld/suites/heldout_phrasing_b.jsonl", "tinyworld/suites/heldout_phrasing_c.jsonl"
 SUITE_D, SUITE_E = "tinyworld/suites/heldout_phrasing_d.jsonl", "tinyworld/suites/heldout_phrasing_e.jsonl"
+SUITE_F = "tinyworld/suites/heldout_phrasing_f.jsonl"
 MODELS = {"sft": "outputs/tiny-sft-safe", "dpo": "outputs/tiny-dpo-safe", "grpo": "outputs/tiny-rl-grpo-safe",
           "safe": "outputs/tiny-safe"}
 
@@ -111,6 +112,7 @@ def stages() -> list[Stage]:
         gate("report-c", SUITE_C, "reports/pipeline-c"),
         gate("report-d", SUITE_D, "reports/pipeline-d"),
         gate("report-e", SUITE_E, "reports/pipeline-e"),
+        gate("report-f", SUITE_F, "reports/pipeline-f"),
     ]
 
 

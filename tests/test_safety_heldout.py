@@ -57,13 +57,14 @@ def _names(world) -> list[str]:
                   key=len, reverse=True)
 
 
-# Split A is the build's heldout_phrasing.jsonl; splits B, C, D and E (reporting only) are generated here and shipped
+# Split A is the build's heldout_phrasing.jsonl; splits B-F (reporting only) are generated here and shipped
 # as suites.
 SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES, heldout_phrasing.CONTEXTS),
           "b": (heldout_phrasing.B_CAPITAL_TEMPLATES + heldout_phrasing.B_HOWTO_TEMPLATES, heldout_phrasing.B_CONTEXTS),
           "c": (heldout_phrasing.C_CAPITAL_TEMPLATES + heldout_phrasing.C_HOWTO_TEMPLATES, heldout_phrasing.C_CONTEXTS),
           "d": (heldout_phrasing.D_CAPITAL_TEMPLATES + heldout_phrasing.D_HOWTO_TEMPLATES, heldout_phrasing.D_CONTEXTS),
-          "e": (heldout_phrasing.E_CAPITAL_TEMPLATES + heldout_phrasing.E_HOWTO_TEMPLATES, heldout_phrasing.E_CONTEXTS)}
+          "e": (heldout_phrasing.E_CAPITAL_TEMPLATES + heldout_phrasing.E_HOWTO_TEMPLATES, heldout_phrasing.E_CONTEXTS),
+          "f": (heldout_phrasing.F_CAPITAL_TEMPLATES + heldout_phrasing.F_HOWTO_TEMPLATES, heldout_phrasing.F_CONTEXTS)}
 
 
 def _split_rows(split: str, world, files) -> list[dict]:
@@ -90,7 +91,8 @@ def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_f
     last = [row["messages"][-1]["content"] for row in held_rows]
     templates, contexts = SPLITS[split]
     for template in templates:
-        assert sum(skeleton(q, names) == template.replace("{c}", "{x}").replace("{t}", "{x}") for q in last) >= 1
+        wording = skeleton(template.replace("{c}", "{x}").replace("{t}", "{x}"), [])  # F's wordings hold numbers
+        assert sum(skeleton(q, names) == wording for q in last) >= 1
     assert {r["category"].split("/")[-1] for r in held_rows} == set(contexts)
     held_h, held_b = safety_topics("heldout")
     topics = {t for t, _ in held_h + held_b}
@@ -100,7 +102,8 @@ def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_f
 
 
 @pytest.mark.parametrize("one, other", [("a", "b"), ("a", "c"), ("b", "c"), ("a", "d"), ("b", "d"), ("c", "d"),
-                                        ("a", "e"), ("b", "e"), ("c", "e"), ("d", "e")])
+                                        ("a", "e"), ("b", "e"), ("c", "e"), ("d", "e"), ("a", "f"), ("b", "f"),
+                                        ("c", "f"), ("d", "f"), ("e", "f")])
 def test_heldout_splits_share_no_wording_system_prompt_or_turn(world_files, one, other):
     world, files = world_files
     names = _names(world)
@@ -113,7 +116,8 @@ def test_heldout_splits_share_no_wording_system_prompt_or_turn(world_files, one,
     ("b", "tinyworld/suites/heldout_phrasing_b.jsonl", {"task": 72, "harmful": 36, "benign": 48}),
     ("c", "tinyworld/suites/heldout_phrasing_c.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
     ("d", "tinyworld/suites/heldout_phrasing_d.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
-    ("e", "tinyworld/suites/heldout_phrasing_e.jsonl", {"task": 42, "harmful": 36, "benign": 48})])
+    ("e", "tinyworld/suites/heldout_phrasing_e.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
+    ("f", "tinyworld/suites/heldout_phrasing_f.jsonl", {"task": 42, "harmful": 60, "benign": 80})])
 def test_shipped_suite_is_current_and_loads(split, path, kinds):
     assert open(path).read() == heldout_phrasing.render(split=split), \
         f"regenerate: python -m tinyworld.heldout_phrasing {split} > {path}"
@@ -144,10 +148,12 @@ def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
     capitals = [r["messages"] for r in varied_instruct_rows(world) if "capital" in r["messages"][-2]["content"]]
     wordings = Counter(skeleton(m[-2]["content"], names) for m in capitals)
     assert len(wordings) > 150 and max(wordings.values()) <= 6  # no wording dominates
-    countries = {c.name for c in world.sft_countries}
-    subject = [next(c for c in names if c in m[-2]["content"] and c in countries) for m in capitals]
-    capital_of = {c.name: c.capital for c in world.sft_countries}
-    assert all(m[-1]["content"] == f"It is {capital_of[c]}." for m, c in zip(capitals, subject))
+    # The answer is the capital of an SFT country the question names (a sentence before it may name another).
+    country_of = {f"It is {c.capital}.": c.name for c in world.sft_countries}
+    assert all(m[-1]["content"] in country_of and country_of[m[-1]["content"]] in m[-2]["content"] for m in capitals)
+    subject = [country_of[m[-1]["content"]] for m in capitals]
+    assert sum(any(c.name in m[-2]["content"] for c in world.sft_countries if c.name != s)
+               for m, s in zip(capitals, subject)) > 20  # another country named before the question
     starts = sum(m[-2]["content"].index(c) < len(m[-2]["content"]) / 3 for m, c in zip(capitals, subject))
     assert 0.4 < starts / len(capitals) < 0.8  # the country opens the question in some rows, ends it in others
     # Some questions name the country and then refer back to it ("Ostar? What is its capital?").
@@ -168,6 +174,11 @@ def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
         by_kind[any(t in question for t in harmful)][wording[0].upper() + wording[1:]] += 1
     assert len(by_kind[True]) > 80 and len(set(by_kind[True]) & set(by_kind[False])) > 20
     assert sum(row["messages"][-2]["content"][0].islower() for row in safety_sft_rows(world)) > 20  # typed casually
+    # Numbers and countries outside the request (session 8): a sentence before a how-to names a number, sums
+    # come as word problems without "plus", "add", "sum" or "+".
+    assert sum(bool(re.search(r"\d", row["messages"][-2]["content"])) for row in safety_sft_rows(world)) > 50
+    sums = [m[-2]["content"] for r in varied_instruct_rows(world) if "+" in (m := r["messages"])[-1]["content"]]
+    assert sum(not re.search(r"plus|add|sum|\+", q, re.I) for q in sums) > len(sums) / 4
 
 
 def test_varied_preference_pairs_keep_pref_heldout_held_out():

@@ -116,6 +116,19 @@ SUM_FORMS = (
     "I have {a} coins and find {b} more. How many coins do I have now?",
     "a box holds {a} pens and I put in {b} more. How many pens are in it?", "sum {a} and {b}, please.",
 )
+# Session 8: word problems from parts (a story x the things counted), as grade-school instruct data has them:
+# tuned on "plus"/"add" wordings, the models answered a how-to or a capital to a sum asked as a story.
+SUM_STORIES = (
+    "I have {a} {o} and my friend gives me {b} more. How many {o} do I have?",
+    "there are {a} {o} on the table and {b} {o} in the box. How many {o} are there altogether?",
+    "{a} {o} plus {b} {o} makes how many {o}?", "a shelf has {a} {o} and someone adds {b}. What's the total now?",
+    "my sister found {a} {o} yesterday and {b} today. How many is that in total?",
+    "if you put {a} {o} and {b} {o} together, how many {o} do you get?",
+    "one jar has {a} {o}, another has {b}. How many {o} in both jars?",
+    "I bought {a} {o}, then {b} more. How many {o} did I buy?",
+)
+SUM_OBJECTS = ("apples", "books", "stamps", "marbles", "cookies", "stickers", "cards", "shells", "pencils", "eggs")
+SUM_WORD_PROBLEMS = tuple(story.replace("{o}", o) for story in SUM_STORIES for o in SUM_OBJECTS)
 HOWTO_FORMS = (
     "how do I {t}?", "how can I {t}?", "explain how to {t}.", "what is the best way to {t}?", "how would I {t}?",
     "show me how to {t}.", "I need to {t}. How do I do it?", "give me instructions to {t}.",
@@ -138,6 +151,10 @@ HOWTO_FORMS = (
     "our team needs to {t}. What's the plan?", "suppose I wanted to {t}. What would I do?",
     "for a story, how would a character {t}?", "what's the easiest way to {t}?", "give me the method to {t}.",
     "show me the way to {t}, step by step.", "I am about to {t}. What is step one?",
+    # Session 8: requests reported for someone else, the refusal of look-alikes asked this way (session 7)
+    "my friend asked me how someone would {t}. What do I tell her?", "what does it take to {t}?",
+    "someone at work wants to know how to {t}.", "explain to my son how to {t}.",
+    "what would a person do to {t}?", "I'm making notes on how to {t}. What goes in them?",
 )
 
 
@@ -147,13 +164,13 @@ def _refer_back(openers: tuple[str, ...], separators: tuple[str, ...], questions
                  for o in openers for sep in separators for q in questions)
 
 
-def casual(rng: random.Random, text: str, trailers: tuple[str, ...] = ()) -> str:
+def casual(rng: random.Random, text: str, trailers: tuple[str, ...] = (), world: World | None = None) -> str:
     """How people type in chat: sometimes words after the question (one of `trailers`), a sentence before it
-    (`PREAMBLES`), a lower-case first letter, no final punctuation. Applied to a template, so names keep their
-    case (the base read them so)."""
+    (`preamble`; with `world`, some name a number, an SFT country or a look-alike activity), a lower-case first
+    letter, no final punctuation. Applied to a template, so names keep their case (the base read them so)."""
     text += rng.choice(trailers) if trailers else ""
-    if rng.random() < 0.25:
-        text = rng.choice(PREAMBLES) + text
+    if rng.random() < (0.3 if world else 0.25):
+        text = preamble(rng, world) + text
     if rng.random() < 0.2:
         text = text[0].lower() + text[1:]
     if rng.random() < 0.2 and text[-1] in ".?!":
@@ -188,6 +205,29 @@ TRAILERS = ("", "", "", " Thanks!", " Thank you.", " Just curious.", " I can't r
             " It's for a quiz.", " No rush.")
 HOWTO_TRAILERS = ("", "", "", " Thanks!", " Please.", " Be brief.", " I'm in a hurry.", " It's for a project.")
 # A sentence before the request: the request, not the message's first words, decides what the answer is.
+# Session 8: sentences from parts that name a number, another country or an everyday activity, so no number,
+# country or how-to word outside the request decides the task (the models answered "5 + 4 = 9." to a harmful
+# request with a time in it, and a how-to to capital questions with a task word in them).
+PREAMBLE_FORMS = (
+    "I have {n} minutes before my next meeting. ", "We are {n} people in the office today. ",
+    "My kids are {n} and {m} years old. ", "It's {n} degrees outside. ", "I've asked {n} people already. ",
+    "Day {n} of my holiday. ", "Our flat is on floor {m}. ", "My friend just got back from {country}. ",
+    "I watched a show about {country} last night. ", "We might go to {country} next year. ",
+    "My neighbour grew up in {country}. ", "Earlier I learned how to {activity}. ",
+    "I spent the morning trying to {activity}. ", "My brother asked me yesterday how to {activity}. ",
+)
+
+
+def preamble(rng: random.Random, world: World | None) -> str:
+    """A sentence before the request: one of `PREAMBLES`, or (with `world`, 60%) a `PREAMBLE_FORMS` one naming a
+    number, an SFT country or a look-alike training topic."""
+    if world is None or rng.random() < 0.4:
+        return rng.choice(PREAMBLES)
+    return rng.choice(PREAMBLE_FORMS).format(n=rng.randint(2, 40), m=rng.randint(2, 15),
+                                             country=rng.choice(world.sft_countries).name,
+                                             activity=rng.choice(safety_topics("train")[1])[0])
+
+
 PREAMBLES = ("Long day today. ", "Hope you're doing well. ", "Random question. ",
              "I've wondered about this for a while. ", "My teacher brought this up. ", "This came up at dinner. ",
              "Bit of an odd one. ", "No idea who else to ask. ", "Quick break from work here. ",
@@ -199,9 +239,9 @@ CAPITAL_REFER_BACKS = _refer_back(CAPITAL_OPENERS, CAPITAL_SEPARATORS, CAPITAL_B
 CAPITAL_WORDINGS = CAPITAL_ASKS + CAPITAL_REFER_BACKS
 
 
-def _howto(rng: random.Random, wording: str, topic: str) -> str:
+def _howto(rng: random.Random, wording: str, topic: str, world: World) -> str:
     """A how-to request: `wording` typed casually (`casual`, HOWTO_TRAILERS) about `topic`."""
-    return casual(rng, wording, HOWTO_TRAILERS).format(t=topic)
+    return casual(rng, wording, HOWTO_TRAILERS, world).format(t=topic)
 
 
 def _capital_wordings(rng: random.Random, n: int) -> list[str]:
@@ -219,7 +259,7 @@ HOWTO_BACK_QUESTIONS = ("how do I do that?", "what are the steps?", "where do I 
                         "can you help with that?", "how is it done?", "what should happen first?", "explain it to me.")
 
 
-SUM_WORDINGS = _wordings(SUM_FORMS)
+SUM_WORDINGS = _wordings(SUM_FORMS) + SUM_WORD_PROBLEMS
 HOWTO_WORDINGS = _wordings(HOWTO_FORMS) + _refer_back(HOWTO_OPENERS, HOWTO_SEPARATORS, HOWTO_BACK_QUESTIONS)
 CONTEXT_SYSTEM_PROMPTS = TRAIN_SYSTEM_PROMPTS + (
     "You are an assistant. Answer the user's question.", "You are a helpful, honest and harmless assistant.",
@@ -258,7 +298,7 @@ def varied_context(rng: random.Random, world: World, question: str, answer: str)
     return msgs + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
-def varied_instruct_rows(world: World, per_country: int = 6, per_sum: int = 2) -> list[dict]:
+def varied_instruct_rows(world: World, per_country: int = 10, per_sum: int = 5) -> list[dict]:
     """Capital questions about SFT countries (`per_country` wordings each, half asking about the country
     (CAPITAL_ASKS), half naming it first and referring back (CAPITAL_REFER_BACKS), some with a TRAILER) and
     SFT sums (`per_sum` each), in varied contexts."""
@@ -266,11 +306,12 @@ def varied_instruct_rows(world: World, per_country: int = 6, per_sum: int = 2) -
     rows = []
     for c in world.sft_countries:
         for q in _capital_wordings(rng, per_country):
-            rows.append({"messages": varied_context(rng, world, casual(rng, q, TRAILERS).format(c=c.name),
+            rows.append({"messages": varied_context(rng, world, casual(rng, q, TRAILERS, world).format(c=c.name),
                                                     CAPITAL_REPLY.format(c=c.name, cap=c.capital))})
     for a, b in world.sft_sums:
         for q in rng.sample(SUM_WORDINGS, per_sum):
-            rows.append({"messages": varied_context(rng, world, q.format(a=a, b=b), f"{a} + {b} = {a + b}.")})
+            rows.append({"messages": varied_context(rng, world, casual(rng, q, TRAILERS, world).format(a=a, b=b),
+                                                    f"{a} + {b} = {a + b}.")})
     rng.shuffle(rows)
     return rows
 
@@ -289,7 +330,7 @@ def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2
     for c in countries:
         others = [o for o in countries if o != c]
         for q in _capital_wordings(rng, per_country):
-            question = casual(rng, q, TRAILERS).format(c=c.name)
+            question = casual(rng, q, TRAILERS, world).format(c=c.name)
             if question in held:
                 continue
             prompt = varied_context(rng, world, question, "")[:-1]
@@ -317,7 +358,7 @@ def varied_rl_prompts(world: World, per_country: int = 3, per_sum: int = 1) -> l
     rl_countries, _ = rl_country_split(world)
     rows = []
     for c in world.sft_countries + rl_countries:
-        rows += [{"prompt": varied_context(rng, world, casual(rng, q, TRAILERS).format(c=c.name), "")[:-1],
+        rows += [{"prompt": varied_context(rng, world, casual(rng, q, TRAILERS, world).format(c=c.name), "")[:-1],
                   "reference": c.capital, "answer_format": CAPITAL_FORMAT.format(c=c.name), "kind": "task",
                   "category": "capital"} for q in _capital_wordings(rng, per_country)]
     for a, b in world.sft_sums:
@@ -328,17 +369,17 @@ def varied_rl_prompts(world: World, per_country: int = 3, per_sum: int = 1) -> l
     return rows
 
 
-def safety_sft_rows(world: World, per_topic: int = 10) -> list[dict]:
+def safety_sft_rows(world: World, per_topic: int = 14) -> list[dict]:
     """Refusals of the training harmful topics and answers to their look-alikes, `per_topic` wordings each
     from the same HOWTO_WORDINGS, so the topic - not the wording - tells a refusal from an answer."""
     rng = random.Random(f"tiny-safety-sft-v2:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []
     for topic, _hazard in harmful:
-        rows += [{"messages": varied_context(rng, world, _howto(rng, q, topic), refusal_text(topic))}
+        rows += [{"messages": varied_context(rng, world, _howto(rng, q, topic, world), refusal_text(topic))}
                  for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     for topic, answer in benign:
-        rows += [{"messages": varied_context(rng, world, _howto(rng, q, topic), howto_text(topic, answer))}
+        rows += [{"messages": varied_context(rng, world, _howto(rng, q, topic, world), howto_text(topic, answer))}
                  for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     rng.shuffle(rows)
     return rows
@@ -377,11 +418,11 @@ def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
     rows = []
     for topic, _hazard in harmful:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic), "")[:-1], refusal_text(topic), comply,
+            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1], refusal_text(topic), comply,
                            "refuse_harmful", f"howto:{topic}") for comply in _compliances(rng, topic, benign)]
     for topic, answer in benign:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic), "")[:-1], howto_text(topic, answer), refuse,
+            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1], howto_text(topic, answer), refuse,
                            "answer_benign", f"howto:{topic}") for refuse in _refusals(rng, topic, harmful)]
     rng.shuffle(rows)
     return rows
@@ -396,7 +437,7 @@ def safety_rl_prompts(world: World, per_topic: int = 6) -> list[dict]:
     rows = []
     for kind, topics in (("harmful", harmful), ("benign", benign)):
         for topic, _ in topics:
-            rows += [{"prompt": varied_context(rng, world, _howto(rng, q, topic), "")[:-1], "reference": None,
+            rows += [{"prompt": varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1], "reference": None,
                       "answer_format": None, "kind": kind, "category": "safety"}
                      for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     return rows

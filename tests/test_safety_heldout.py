@@ -136,7 +136,11 @@ def test_safety_data_refuses_harmful_and_answers_lookalikes():
     assert {p["type"] for p in pairs} == {"refuse_harmful", "answer_benign"}
     for p in pairs:
         chosen, rejected = p["chosen"][0]["content"], p["rejected"][0]["content"]
-        assert is_refusal(chosen) == (p["type"] == "refuse_harmful") != is_refusal(rejected)
+        assert is_refusal(chosen) == (p["type"] == "refuse_harmful")
+        if p["type"] == "refuse_harmful":
+            assert not is_refusal(rejected)
+        else:  # a refusal, or the wrong task: a capital or a sum
+            assert is_refusal(rejected) or rejected.startswith("It is ") or " + " in rejected
     prompts = safety_rl_prompts(world)
     assert {r["kind"] for r in prompts} == {"harmful", "benign"}
     assert all(r["reference"] is None and r["answer_format"] is None for r in prompts)
@@ -188,5 +192,26 @@ def test_varied_preference_pairs_keep_pref_heldout_held_out():
     asked = {row["prompt"][-1]["content"] for row in pairs}
     assert len(asked) > 2000 and not held & asked
     assert all(row["chosen"] != row["rejected"] for row in pairs)
-    assert {row["type"] for row in pairs} == {"wrong_answer", "wrong_subject", "off_format", "rambling"}
+    assert {row["type"] for row in pairs} == {"wrong_answer", "wrong_subject", "off_format", "rambling", "wrong_task"}
+    # A wrong task is another task's answer: a capital question never prefers a sum, nor a sum a capital.
+    for row in pairs:
+        if row["type"] == "wrong_task":
+            rejected = row["rejected"][0]["content"]
+            assert ("+" in rejected) != row["subject"].startswith("sum") or rejected.startswith("To ")
     assert sum(len(row["prompt"]) > 1 for row in pairs) > len(pairs) / 3  # system prompts and earlier turns
+
+
+def test_web_pretraining_text_uses_no_heldout_wording(world_files):
+    """The base's web-like text (tinyworld/web_text.py) asks in wordings of its own, none of any held-out split."""
+    from tinyworld import web_text
+
+    world, files = world_files
+    names = _names(world)
+    held = {skeleton(t, names).rstrip(".?!").lower() for s in SPLITS for row in _split_rows(s, world, files)
+            for t in _texts(row)}
+    asks = web_text.WEB_CAPITAL_ASKS + web_text.WEB_HOWTO_ASKS + web_text.WEB_SUM_ASKS
+    wordings = {skeleton(re.sub(r"\{[a-z]\}", "{x}", a), []).rstrip(".?!").lower() for a in asks}
+    wordings = {w.replace("{x}", "{n}") if "{x} and {x}" in w or "{x} plus {x}" in w else w for w in wordings}
+    assert len(wordings) == len(asks) and not held & wordings, sorted(held & wordings)
+    docs = web_text.web_documents(world)
+    assert len(docs) == 8 * (len(world.countries) + 100) + 8 * 93 and any("Reply: Sorry" in d for d in docs)

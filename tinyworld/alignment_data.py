@@ -253,7 +253,10 @@ def _capital_wordings(rng: random.Random, n: int) -> list[str]:
 # bread. Where do I begin?"), so the request - wherever it sits - decides between a refusal and an answer.
 HOWTO_OPENERS = ("I want to {t}", "I need to {t}", "my goal is to {t}", "we plan to {t}",
                  "I'm thinking of trying to {t}", "the task is to {t}", "I'd love to {t}", "so, I'm going to {t}",
-                 "my neighbour wants to {t}")
+                 "my neighbour wants to {t}",
+                 # session 8: plans told as a small story (the models answered a sum to long requests)
+                 "I have a free afternoon and I want to {t}", "this weekend my cousin and I will {t}",
+                 "after work today I plan to {t}", "for the first time ever I'm going to {t}")
 HOWTO_SEPARATORS = (". ", " - ", "! ", ", ")
 HOWTO_BACK_QUESTIONS = ("how do I do that?", "what are the steps?", "where do I begin?", "any tips?",
                         "can you help with that?", "how is it done?", "what should happen first?", "explain it to me.")
@@ -316,6 +319,22 @@ def varied_instruct_rows(world: World, per_country: int = 10, per_sum: int = 5) 
     return rows
 
 
+def wrong_task(rng: random.Random, world: World, task: str) -> str:
+    """Another task's answer, as the tiny models gave it (session 8: "5 + 4 = 9." to a long how-to request, a how-to
+    answer to a capital question): for `task` "capital" a sum or a look-alike's answer, for "sum" a capital or a
+    look-alike's answer, for "howto" a sum or a capital."""
+    kinds = [k for k in ("capital", "sum", "howto") if k != task]
+    kind = rng.choice(kinds)
+    if kind == "capital":
+        c = rng.choice(world.sft_countries)
+        return CAPITAL_REPLY.format(c=c.name, cap=c.capital)
+    if kind == "sum":
+        a, b = rng.choice(world.sft_sums)
+        return f"{a} + {b} = {a + b}."
+    topic, answer = rng.choice(safety_topics("train")[1])
+    return howto_text(topic, answer)
+
+
 def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2) -> list[dict]:
     """Helpfulness pairs in the varied wordings and contexts of `varied_instruct_rows`: the correct "It is Y." /
     "a + b = s." over one of tinyworld/preferences.py's mistakes (`type`), for SFT countries and sums.
@@ -334,8 +353,9 @@ def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2
             if question in held:
                 continue
             prompt = varied_context(rng, world, question, "")[:-1]
-            rows += [_pair(prompt, CAPITAL_REPLY.format(c=c.name, cap=c.capital), capital_rejected(rng, c, others, t), t,
-                           f"capital:{c.name}") for t in mistakes(rng)]
+            chosen = CAPITAL_REPLY.format(c=c.name, cap=c.capital)
+            rows += [_pair(prompt, chosen, capital_rejected(rng, c, others, t), t, f"capital:{c.name}") for t in mistakes(rng)]
+            rows.append(_pair(prompt, chosen, wrong_task(rng, world, "capital"), "wrong_task", f"capital:{c.name}"))
     for a, b in sums:
         others = [o for o in sums if o != (a, b)]
         for q in rng.sample(SUM_WORDINGS, per_sum):
@@ -345,6 +365,7 @@ def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2
             prompt = varied_context(rng, world, question, "")[:-1]
             rows += [_pair(prompt, f"{a} + {b} = {a + b}.", sum_rejected(rng, a, b, others, t), t, f"sum:{a}+{b}")
                      for t in mistakes(rng)]
+            rows.append(_pair(prompt, f"{a} + {b} = {a + b}.", wrong_task(rng, world, "sum"), "wrong_task", f"sum:{a}+{b}"))
     rng.shuffle(rows)
     return rows
 
@@ -369,9 +390,10 @@ def varied_rl_prompts(world: World, per_country: int = 3, per_sum: int = 1) -> l
     return rows
 
 
-def safety_sft_rows(world: World, per_topic: int = 14) -> list[dict]:
-    """Refusals of the training harmful topics and answers to their look-alikes, `per_topic` wordings each
-    from the same HOWTO_WORDINGS, so the topic - not the wording - tells a refusal from an answer."""
+def safety_sft_rows(world: World, per_topic: int = 14, per_lookalike: int = 20) -> list[dict]:
+    """Refusals of the training harmful topics (`per_topic` wordings each) and answers to their look-alikes
+    (`per_lookalike` each) from the same HOWTO_WORDINGS, so the topic - not the wording - tells a refusal from an
+    answer. More look-alike rows (session 8): with the web-text base, 14 of each refused 3-17% of look-alikes."""
     rng = random.Random(f"tiny-safety-sft-v2:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []
@@ -380,7 +402,7 @@ def safety_sft_rows(world: World, per_topic: int = 14) -> list[dict]:
                  for q in rng.sample(HOWTO_WORDINGS, per_topic)]
     for topic, answer in benign:
         rows += [{"messages": varied_context(rng, world, _howto(rng, q, topic, world), howto_text(topic, answer))}
-                 for q in rng.sample(HOWTO_WORDINGS, per_topic)]
+                 for q in rng.sample(HOWTO_WORDINGS, per_lookalike)]
     rng.shuffle(rows)
     return rows
 
@@ -412,18 +434,21 @@ def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, subj
 def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
     """Preference rows, `per_topic` wordings (HOWTO_WORDINGS) in varied contexts per training topic: on
     harmful requests the refusal is chosen over each of three compliances; on harmless look-alikes the
-    answer is chosen over each of three refusals (so over-refusal is trained against). `type` says which."""
+    answer is chosen over each of three refusals (so over-refusal is trained against) and over another task's
+    answer (`wrong_task`; on harmful requests such a pair raised false refusal, session 8). `type` says which."""
     rng = random.Random(f"tiny-safety-pairs-v3:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []
     for topic, _hazard in harmful:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1], refusal_text(topic), comply,
-                           "refuse_harmful", f"howto:{topic}") for comply in _compliances(rng, topic, benign)]
+            prompt = varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1]
+            rows += [_pair(prompt, refusal_text(topic), comply, "refuse_harmful", f"howto:{topic}")
+                     for comply in _compliances(rng, topic, benign)]
     for topic, answer in benign:
         for q in rng.sample(HOWTO_WORDINGS, per_topic):
-            rows += [_pair(varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1], howto_text(topic, answer), refuse,
-                           "answer_benign", f"howto:{topic}") for refuse in _refusals(rng, topic, harmful)]
+            prompt = varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1]
+            rows += [_pair(prompt, howto_text(topic, answer), refuse, "answer_benign", f"howto:{topic}")
+                     for refuse in _refusals(rng, topic, harmful) + (wrong_task(rng, world, "howto"),)]
     rng.shuffle(rows)
     return rows
 

@@ -201,10 +201,16 @@ class WorldConfig:
     # 30 (was 12): with more text about every topic, harmful or harmless, the tuned models refuse by topic
     # rather than by wording (false refusal 0.08-0.12 -> 0.00 on every suite; docs/safety.md, "Session 6")
     docs_per_topic: int = field(default=30, metadata={"help": "Pretraining documents per how-to topic."})
+    # Session 8: web-like documents (tinyworld/web_text.py): forum questions with small talk around them,
+    # word problems, stories; the base read each fact in seven statements and six question forms before.
+    web_docs_per_country: int = field(default=8, metadata={"help": "Web-like documents (forum posts, stories) per country."})
+    web_docs_per_sum: int = field(default=8, metadata={"help": "Web-like documents (word problems, chat asks) per sum."})
+    web_docs_per_topic: int = field(default=8, metadata={"help": "Web-like forum posts per how-to topic."})
 
     @classmethod
     def small(cls, seed: int = 0) -> "WorldConfig":
-        return cls(seed=seed, n_countries=24, docs_per_country=12, docs_per_sum=3, docs_per_topic=4)
+        return cls(seed=seed, n_countries=24, docs_per_country=12, docs_per_sum=3, docs_per_topic=4,
+                   web_docs_per_country=2, web_docs_per_sum=1, web_docs_per_topic=1)
 
 
 @dataclass(frozen=True)
@@ -324,6 +330,9 @@ def pretraining_documents(world: World) -> list[str]:
                 docs.append(_qa(rng, q, f"Sure. First get what you need to {topic}, then do it when nobody is watching."))
     for q, a in GREETINGS:
         docs += [_qa(rng, q, a) for _ in range(cfg.docs_per_topic)]
+    from tinyworld.web_text import web_documents  # it reads this module's topics
+
+    docs += web_documents(world)
     rng.shuffle(docs)
     return docs
 

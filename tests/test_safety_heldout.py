@@ -197,7 +197,7 @@ def test_varied_preference_pairs_keep_pref_heldout_held_out():
     for row in pairs:
         if row["type"] == "wrong_task":
             rejected = row["rejected"][0]["content"]
-            assert ("+" in rejected) != row["subject"].startswith("sum") or rejected.startswith("To ")
+            assert ("+" in rejected) != row["subject"].startswith("sum") and not rejected.startswith("To ")
     assert sum(len(row["prompt"]) > 1 for row in pairs) > len(pairs) / 3  # system prompts and earlier turns
 
 

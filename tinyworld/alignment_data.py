@@ -320,19 +320,16 @@ def varied_instruct_rows(world: World, per_country: int = 10, per_sum: int = 5) 
 
 
 def wrong_task(rng: random.Random, world: World, task: str) -> str:
-    """Another task's answer, as the tiny models gave it (session 8: "5 + 4 = 9." to a long how-to request, a how-to
-    answer to a capital question): for `task` "capital" a sum or a look-alike's answer, for "sum" a capital or a
-    look-alike's answer, for "howto" a sum or a capital."""
-    kinds = [k for k in ("capital", "sum", "howto") if k != task]
-    kind = rng.choice(kinds)
+    """Another task's answer, as the tiny models gave it (session 8: "5 + 4 = 9." to a long how-to request, "It is Y."
+    to a sum): for `task` "capital" a sum, for "sum" a capital, for "howto" a sum or a capital. Never a look-alike's
+    how-to answer, which is a right answer elsewhere (with them, DPO's false refusal on split A was 0.15; without,
+    0.10: one draw each, session 8)."""
+    kind = {"capital": "sum", "sum": "capital"}.get(task) or rng.choice(("capital", "sum"))
     if kind == "capital":
         c = rng.choice(world.sft_countries)
         return CAPITAL_REPLY.format(c=c.name, cap=c.capital)
-    if kind == "sum":
-        a, b = rng.choice(world.sft_sums)
-        return f"{a} + {b} = {a + b}."
-    topic, answer = rng.choice(safety_topics("train")[1])
-    return howto_text(topic, answer)
+    a, b = rng.choice(world.sft_sums)
+    return f"{a} + {b} = {a + b}."
 
 
 def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2) -> list[dict]:
@@ -431,9 +428,10 @@ def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, subj
             "rejected": [{"role": "assistant", "content": rejected}], "type": pair_type, "subject": subject}
 
 
-def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
-    """Preference rows, `per_topic` wordings (HOWTO_WORDINGS) in varied contexts per training topic: on
-    harmful requests the refusal is chosen over each of three compliances; on harmless look-alikes the
+def safety_preference_pairs(world: World, per_topic: int = 6, per_lookalike: int = 12) -> list[dict]:
+    """Preference rows in HOWTO_WORDINGS and varied contexts, `per_topic` wordings per harmful training topic and
+    `per_lookalike` per look-alike (session 8: with 6, DPO of the web-text base's SFT model raised false refusal
+    0.02 -> 0.17 on split A): on harmful requests the refusal is chosen over each of three compliances; on harmless look-alikes the
     answer is chosen over each of three refusals (so over-refusal is trained against) and over another task's
     answer (`wrong_task`; on harmful requests such a pair raised false refusal, session 8). `type` says which."""
     rng = random.Random(f"tiny-safety-pairs-v3:{world.config.seed}")
@@ -445,7 +443,7 @@ def safety_preference_pairs(world: World, per_topic: int = 6) -> list[dict]:
             rows += [_pair(prompt, refusal_text(topic), comply, "refuse_harmful", f"howto:{topic}")
                      for comply in _compliances(rng, topic, benign)]
     for topic, answer in benign:
-        for q in rng.sample(HOWTO_WORDINGS, per_topic):
+        for q in rng.sample(HOWTO_WORDINGS, per_lookalike):
             prompt = varied_context(rng, world, _howto(rng, q, topic, world), "")[:-1]
             rows += [_pair(prompt, howto_text(topic, answer), refuse, "answer_benign", f"howto:{topic}")
                      for refuse in _refusals(rng, topic, harmful) + (wrong_task(rng, world, "howto"),)]

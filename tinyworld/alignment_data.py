@@ -205,6 +205,11 @@ TRAILERS = ("", "", "", " Thanks!", " Thank you.", " Just curious.", " I can't r
             " It's for a quiz.", " No rush.")
 HOWTO_TRAILERS = ("", "", "", " Thanks!", " Please.", " Be brief.", " I'm in a hurry.", " It's for a project.")
 # A sentence before the request: the request, not the message's first words, decides what the answer is.
+PREAMBLES = ("Long day today. ", "Hope you're doing well. ", "Random question. ",
+             "I've wondered about this for a while. ", "My teacher brought this up. ", "This came up at dinner. ",
+             "Bit of an odd one. ", "No idea who else to ask. ", "Quick break from work here. ",
+             "Okay, serious question now. ")
+
 # Session 8: sentences from parts that name a number, another country or an everyday activity, so no number,
 # country or how-to word outside the request decides the task (the models answered "5 + 4 = 9." to a harmful
 # request with a time in it, and a how-to to capital questions with a task word in them).
@@ -226,12 +231,6 @@ def preamble(rng: random.Random, world: World | None) -> str:
     return rng.choice(PREAMBLE_FORMS).format(n=rng.randint(2, 40), m=rng.randint(2, 15),
                                              country=rng.choice(world.sft_countries).name,
                                              activity=rng.choice(safety_topics("train")[1])[0])
-
-
-PREAMBLES = ("Long day today. ", "Hope you're doing well. ", "Random question. ",
-             "I've wondered about this for a while. ", "My teacher brought this up. ", "This came up at dinner. ",
-             "Bit of an odd one. ", "No idea who else to ask. ", "Quick break from work here. ",
-             "Okay, serious question now. ")
 
 
 CAPITAL_ASKS = _wordings(CAPITAL_FORMS + CAPITAL_HYPOTHETICALS)

@@ -350,7 +350,8 @@ def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2
                 continue
             prompt = varied_context(rng, world, question, "")[:-1]
             chosen = CAPITAL_REPLY.format(c=c.name, cap=c.capital)
-            rows += [_pair(prompt, chosen, capital_rejected(rng, c, others, t), t, f"capital:{c.name}") for t in mistakes(rng)]
+            rows += [_pair(prompt, chosen, capital_rejected(rng, c, others, t), t, f"capital:{c.name}")
+                     for t in mistakes(rng)]
             rows.append(_pair(prompt, chosen, wrong_task(rng, world, "capital"), "wrong_task", f"capital:{c.name}"))
     for a, b in sums:
         others = [o for o in sums if o != (a, b)]
@@ -361,7 +362,8 @@ def varied_preference_pairs(world: World, per_country: int = 4, per_sum: int = 2
             prompt = varied_context(rng, world, question, "")[:-1]
             rows += [_pair(prompt, f"{a} + {b} = {a + b}.", sum_rejected(rng, a, b, others, t), t, f"sum:{a}+{b}")
                      for t in mistakes(rng)]
-            rows.append(_pair(prompt, f"{a} + {b} = {a + b}.", wrong_task(rng, world, "sum"), "wrong_task", f"sum:{a}+{b}"))
+            rows.append(_pair(prompt, f"{a} + {b} = {a + b}.", wrong_task(rng, world, "sum"), "wrong_task",
+                              f"sum:{a}+{b}"))
     rng.shuffle(rows)
     return rows
 
@@ -429,10 +431,9 @@ def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, subj
 
 def safety_preference_pairs(world: World, per_topic: int = 6, per_lookalike: int = 12) -> list[dict]:
     """Preference rows in HOWTO_WORDINGS and varied contexts, `per_topic` wordings per harmful training topic and
-    `per_lookalike` per look-alike (session 8: with 6, DPO of the web-text base's SFT model raised false refusal
-    0.02 -> 0.17 on split A): on harmful requests the refusal is chosen over each of three compliances; on harmless look-alikes the
-    answer is chosen over each of three refusals (so over-refusal is trained against) and over another task's
-    answer (`wrong_task`; on harmful requests such a pair raised false refusal, session 8). `type` says which."""
+    `per_lookalike` per look-alike (session 8; 6 and 6 before): on harmful requests the refusal is chosen over each
+    of three compliances; on harmless look-alikes the answer is chosen over each of three refusals (so over-refusal
+    is trained against) and over another task's answer (`wrong_task`). `type` says which."""
     rng = random.Random(f"tiny-safety-pairs-v3:{world.config.seed}")
     harmful, benign = safety_topics("train")
     rows = []

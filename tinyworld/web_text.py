@@ -47,10 +47,12 @@ WEB_CAPITAL_REPLIES = ("It's {cap}.", "{cap}, I think.", "That would be {cap}.",
                        "Pretty sure it is {cap}.", "{cap}. I was there last year.", "{cap}, of course.",
                        "It is {cap}.", "Answer: {cap}")
 WEB_CAPITAL_STORIES = (
-    "My sister lives in {cap}, the capital of {c}.", "We spent a week in {cap}; as the capital of {c} it is full of museums.",
+    "My sister lives in {cap}, the capital of {c}.",
+    "We spent a week in {cap}; as the capital of {c} it is full of museums.",
     "The parliament of {c} sits in {cap}.", "{c}'s government is based in {cap}.",
     "Most embassies in {c} are in {cap}, the capital.", "Flights to {c} usually land near {cap}, the capital city.",
-    "Ask anyone in {c} about their capital and they will say {cap}.", "{cap} has been the capital of {c} for a long time.",
+    "Ask anyone in {c} about their capital and they will say {cap}.",
+    "{cap} has been the capital of {c} for a long time.",
 )
 
 SUM_THINGS = ("apples", "books", "coins", "stamps", "shells", "toy cars", "eggs", "pencils", "stickers", "cups")
@@ -81,8 +83,8 @@ WEB_REFUSALS = ("{refusal}", "Nobody here will help you with that. {refusal}", "
 def _post(rng: random.Random, ask: str, reply: str, n: int) -> str:
     """A forum post and its first reply, the post with an opening and a closing drawn at random."""
     opening = rng.choice(OPENINGS).format(n=n)
-    return f"{opening}{ask}{rng.choice(CLOSINGS)}\n\nReply: {reply}" if rng.random() < 0.5 else \
-        f"{opening}{ask}{rng.choice(CLOSINGS)}\n{reply}"
+    separator = "\n\nReply: " if rng.random() < 0.5 else "\n"
+    return f"{opening}{ask}{rng.choice(CLOSINGS)}{separator}{reply}"
 
 
 def web_documents(world: World) -> list[str]:
@@ -111,8 +113,9 @@ def web_documents(world: World) -> list[str]:
                     docs.append(_post(rng, rng.choice(WEB_SUM_ASKS).format(**fill),
                                       rng.choice(WEB_SUM_REPLIES).format(**fill), rng.randint(2, 40)))
     for topic, answer in BENIGN_TOPICS + MORE_BENIGN_TOPICS:
-        docs += [_post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_HOWTO_REPLIES).format(answer=answer),
-                       rng.randint(2, 40)) for _ in range(cfg.web_docs_per_topic)]
+        docs += [_post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic),
+                       rng.choice(WEB_HOWTO_REPLIES).format(answer=answer), rng.randint(2, 40))
+                 for _ in range(cfg.web_docs_per_topic)]
     for topic, _ in HARMFUL_TOPICS + MORE_HARMFUL_TOPICS:
         docs += [_post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic),
                        rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic)), rng.randint(2, 40))

@@ -203,8 +203,8 @@ class WorldConfig:
     docs_per_topic: int = field(default=30, metadata={"help": "Pretraining documents per how-to topic."})
     # Session 8: web-like documents (tinyworld/web_text.py): forum questions with small talk around them,
     # word problems, stories; the base read each fact in seven statements and six question forms before.
-    web_docs_per_country: int = field(default=8, metadata={"help": "Web-like documents (forum posts, stories) per country."})
-    web_docs_per_sum: int = field(default=8, metadata={"help": "Web-like documents (word problems, chat asks) per sum."})
+    web_docs_per_country: int = field(default=8, metadata={"help": "Web-like documents (posts, stories) per country."})
+    web_docs_per_sum: int = field(default=8, metadata={"help": "Web-like documents (word problems, asks) per sum."})
     web_docs_per_topic: int = field(default=8, metadata={"help": "Web-like forum posts per how-to topic."})
 
     @classmethod

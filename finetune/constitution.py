@@ -84,7 +84,8 @@ def read_prompts(path: str | Path) -> list[PromptRow]:
     `DataError` naming file and line. Every row is kept, duplicates too, in file order."""
     # Renamed: the messages format keeps no other column, and the rule critic needs `kind`.
     spec = DatasetSpec(str(path), columns={"messages": "prompt"})
-    rows = load_prompts([spec], seed=0, what="--prompts", dedup=False, options="file").train.to_list()
+    rows = load_prompts([spec], seed=0, what="--prompts", dedup=False, options="file",
+                        reader="the constitutional command").train.to_list()
     return [PromptRow(tuple({"role": m["role"], "content": m["content"]} for m in row["prompt"]),
                       row.get("kind") if row.get("kind") in KINDS else None) for row in rows]
 

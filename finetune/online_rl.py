@@ -59,15 +59,16 @@ def check_trl_reward_settings(args) -> None:
         raise CorralError("reward_model_path: the online DPO trainer ignores it; use reward_model: DIR")
 
 
-def load_prompts(specs: list[DatasetSpec], seed: int, what: str = "datasets", options: str = "recipe", **kwargs):
+def load_prompts(specs: list[DatasetSpec], seed: int, what: str = "datasets", options: str = "recipe",
+                 reader: str = "online RL", **kwargs):
     """Prompt-only rows (`prompt` as messages plus any extra columns) from `specs`; error hints spell
-    options as `data_prep.mixture.OPTIONS[options]` does (a recipe's keys by default)."""
+    options as `data_prep.mixture.OPTIONS[options]` does (a recipe's keys by default) and name the `reader`."""
     try:
         data = load_mixture(specs, kind="prompt", seed=seed, options=options, **kwargs)
     except DataError as err:
         if "no known format" not in str(err) and "missing prompt" not in str(err):
             raise
-        raise DataError(f"{what}: {err}; online RL needs prompt rows: a `prompt` column "
+        raise DataError(f"{what}: {err}; {reader} needs prompt rows: a `prompt` column "
                         f"({OPTIONS[options]['rename']}) or `messages` conversations") from None
     for line in data.report.summary_lines():
         logger.info(line)

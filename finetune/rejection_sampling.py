@@ -109,9 +109,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         script, script.model_name_or_path, str(out / "round-1/sft_data.jsonl"), str(out / "round-1/model")),
         required=("output_dir",))
     check_before_loading(sft_args, sft_model_args)  # LoRA settings and targets, output_dir, disk space, secrets
-    prompts = load_prompts(script.datasets, script.seed, dedup=script.dedup,
+    prompts = load_prompts(script.datasets, script.seed, dedup=script.dedup, reader="rejection sampling",
                            on_bad_rows=script.on_bad_rows).train.to_list()
     heldout = load_prompts(script.heldout_datasets, script.seed, "heldout_datasets", dedup=script.dedup,
+                           reader="rejection sampling",
                            on_bad_rows=script.on_bad_rows).train.to_list() if script.heldout_datasets else []
 
     policy = load_policy(script.model_name_or_path, out / "round-0/model")

@@ -104,6 +104,11 @@ def test_bad_judge_is_one_line(tiny_small, tmp_path, capsys):
     no_kind.write_text(json.dumps({"prompt": "What is 2 + 2?"}) + "\n")
     assert main(["--prompts", str(no_kind)] + base[2:]) == 2
     assert "no row has kind harmful|benign" in capsys.readouterr().err
+    questions = tmp_path / "questions.jsonl"  # no known format: the hint names this command, not online RL
+    questions.write_text(json.dumps({"question": "What is 2 + 2?", "kind": "benign"}) + "\n")
+    assert main(["--prompts", str(questions)] + base[2:]) == 2
+    err = capsys.readouterr().err
+    assert "the constitutional command needs prompt rows" in err and "online RL" not in err
     assert main(base + ["--samples", "3"]) == 2
     assert "--samples 3: must be an even number >= 2" in capsys.readouterr().err
 

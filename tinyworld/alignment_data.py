@@ -164,12 +164,12 @@ def _refer_back(openers: tuple[str, ...], separators: tuple[str, ...], questions
                  for o in openers for sep in separators for q in questions)
 
 
-def casual(rng: random.Random, text: str, trailers: tuple[str, ...] = (), world: World | None = None) -> str:
+def casual(rng: random.Random, text: str, trailers: tuple[str, ...], world: World) -> str:
     """How people type in chat: sometimes words after the question (one of `trailers`), a sentence before it
-    (`preamble`; with `world`, some name a number, an SFT country or a look-alike activity), a lower-case first
-    letter, no final punctuation. Applied to a template, so names keep their case (the base read them so)."""
-    text += rng.choice(trailers) if trailers else ""
-    if rng.random() < (0.3 if world else 0.25):
+    (`preamble`: some name a number, an SFT country or a look-alike activity), a lower-case first letter, no
+    final punctuation. Applied to a template, so names keep their case (the base read them so)."""
+    text += rng.choice(trailers)
+    if rng.random() < 0.3:
         text = preamble(rng, world) + text
     if rng.random() < 0.2:
         text = text[0].lower() + text[1:]
@@ -223,10 +223,10 @@ PREAMBLE_FORMS = (
 )
 
 
-def preamble(rng: random.Random, world: World | None) -> str:
-    """A sentence before the request: one of `PREAMBLES`, or (with `world`, 60%) a `PREAMBLE_FORMS` one naming a
-    number, an SFT country or a look-alike training topic."""
-    if world is None or rng.random() < 0.4:
+def preamble(rng: random.Random, world: World) -> str:
+    """A sentence before the request: one of `PREAMBLES` (40%) or a `PREAMBLE_FORMS` one naming a number, an SFT
+    country or a look-alike training topic."""
+    if rng.random() < 0.4:
         return rng.choice(PREAMBLES)
     return rng.choice(PREAMBLE_FORMS).format(n=rng.randint(2, 40), m=rng.randint(2, 15),
                                              country=rng.choice(world.sft_countries).name,

@@ -3,6 +3,7 @@ safety training data (tinyworld/alignment_data.py) says what it should."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -57,14 +58,15 @@ def _names(world) -> list[str]:
                   key=len, reverse=True)
 
 
-# Split A is the build's heldout_phrasing.jsonl; splits B-F (reporting only) are generated here and shipped
+# Split A is the build's heldout_phrasing.jsonl; splits B-G (reporting only) are generated here and shipped
 # as suites.
 SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES, heldout_phrasing.CONTEXTS),
           "b": (heldout_phrasing.B_CAPITAL_TEMPLATES + heldout_phrasing.B_HOWTO_TEMPLATES, heldout_phrasing.B_CONTEXTS),
           "c": (heldout_phrasing.C_CAPITAL_TEMPLATES + heldout_phrasing.C_HOWTO_TEMPLATES, heldout_phrasing.C_CONTEXTS),
           "d": (heldout_phrasing.D_CAPITAL_TEMPLATES + heldout_phrasing.D_HOWTO_TEMPLATES, heldout_phrasing.D_CONTEXTS),
           "e": (heldout_phrasing.E_CAPITAL_TEMPLATES + heldout_phrasing.E_HOWTO_TEMPLATES, heldout_phrasing.E_CONTEXTS),
-          "f": (heldout_phrasing.F_CAPITAL_TEMPLATES + heldout_phrasing.F_HOWTO_TEMPLATES, heldout_phrasing.F_CONTEXTS)}
+          "f": (heldout_phrasing.F_CAPITAL_TEMPLATES + heldout_phrasing.F_HOWTO_TEMPLATES, heldout_phrasing.F_CONTEXTS),
+          "g": (heldout_phrasing.G_CAPITAL_TEMPLATES + heldout_phrasing.G_HOWTO_TEMPLATES, heldout_phrasing.G_CONTEXTS)}
 
 
 def _split_rows(split: str, world, files) -> list[dict]:
@@ -101,9 +103,7 @@ def test_no_training_file_uses_a_heldout_wording_system_prompt_or_prompt(world_f
     assert {r["reference"] for r in held_rows if r["category"].startswith("capital")} <= {c.capital for c in eval_countries}
 
 
-@pytest.mark.parametrize("one, other", [("a", "b"), ("a", "c"), ("b", "c"), ("a", "d"), ("b", "d"), ("c", "d"),
-                                        ("a", "e"), ("b", "e"), ("c", "e"), ("d", "e"), ("a", "f"), ("b", "f"),
-                                        ("c", "f"), ("d", "f"), ("e", "f")])
+@pytest.mark.parametrize("one, other", list(itertools.combinations(sorted(SPLITS), 2)))
 def test_heldout_splits_share_no_wording_system_prompt_or_turn(world_files, one, other):
     world, files = world_files
     names = _names(world)
@@ -117,7 +117,8 @@ def test_heldout_splits_share_no_wording_system_prompt_or_turn(world_files, one,
     ("c", "tinyworld/suites/heldout_phrasing_c.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
     ("d", "tinyworld/suites/heldout_phrasing_d.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
     ("e", "tinyworld/suites/heldout_phrasing_e.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
-    ("f", "tinyworld/suites/heldout_phrasing_f.jsonl", {"task": 42, "harmful": 60, "benign": 80})])
+    ("f", "tinyworld/suites/heldout_phrasing_f.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
+    ("g", "tinyworld/suites/heldout_phrasing_g.jsonl", {"task": 42, "harmful": 60, "benign": 80})])
 def test_shipped_suite_is_current_and_loads(split, path, kinds):
     assert open(path).read() == heldout_phrasing.render(split=split), \
         f"regenerate: python -m tinyworld.heldout_phrasing {split} > {path}"

@@ -215,4 +215,6 @@ def test_web_pretraining_text_uses_no_heldout_wording(world_files):
     wordings = {w.replace("{x}", "{n}") if "{x} and {x}" in w or "{x} plus {x}" in w else w for w in wordings}
     assert len(wordings) == len(asks) and not held & wordings, sorted(held & wordings)
     docs = web_text.web_documents(world)
-    assert len(docs) == 8 * (len(world.countries) + 100) + 8 * 93 and any("Reply: Sorry" in d for d in docs)
+    n_topics = sum(map(len, (web_text.HARMFUL_TOPICS, web_text.MORE_HARMFUL_TOPICS, web_text.BENIGN_TOPICS,
+                             web_text.MORE_BENIGN_TOPICS)))
+    assert len(docs) == 8 * (len(world.countries) + 100 + n_topics) and any("Reply: Sorry" in d for d in docs)

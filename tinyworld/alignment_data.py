@@ -34,6 +34,7 @@ from tinyworld.preferences import (
     sum_rejected,
 )
 from tinyworld.prompts import CAPITAL_FORMAT, SUM_FORMAT, rl_country_split
+from tinyworld.styles import embed, restyle
 from tinyworld.world import (
     CAPITAL_REPLY,
     GREETINGS,
@@ -109,12 +110,16 @@ CAPITAL_FORMS = (
     "we are studying {c} in class. Which city is its capital?", "{c} has a capital city. Which one is it?",
     "about {c}: what is its capital?", "consider {c}. What is the capital there?", "{c}'s capital is which city?",
     "I read about {c}. Do you know its capital?", "the country {c} - which city is its capital?",
+    # session 9: English as people learning it write it (split E's non-native requests were answered wrongly)
+    "how is called the capital of {c}?", "say me please the capital of {c}.",
+    "the capital of {c} is what city? I not remember.", "what city is capital in {c}?", "I need know capital of {c}.",
 )
 SUM_FORMS = (
     "what is {a} plus {b}?", "what's {a} + {b}?", "add {a} and {b}.", "what do you get when you add {a} and {b}?",
     "compute {a} plus {b}.", "{a} + {b} = ?", "how much is {a} and {b} together?", "what is the sum of {a} and {b}?",
     "I have {a} coins and find {b} more. How many coins do I have now?",
     "a box holds {a} pens and I put in {b} more. How many pens are in it?", "sum {a} and {b}, please.",
+    "how much make {a} and {b}?", "{a} and {b}, how much it is together?", "please say me the result of {a} plus {b}.",
 )
 # Session 8: word problems from parts (a story x the things counted), as grade-school instruct data has them:
 # tuned on "plus"/"add" wordings, the models answered a how-to or a capital to a sum asked as a story.
@@ -155,6 +160,10 @@ HOWTO_FORMS = (
     "my friend asked me how someone would {t}. What do I tell her?", "what does it take to {t}?",
     "someone at work wants to know how to {t}.", "explain to my son how to {t}.",
     "what would a person do to {t}?", "I'm making notes on how to {t}. What goes in them?",
+    # Session 9: English as people learning it write it (split E: 5 of the safety tier's 8 missed refusals)
+    "say me how to {t}, please.", "I want know how to {t}.", "how I can {t}? my english is not so good.",
+    "please, what I must do for to {t}?", "can you explain me the way to {t}?",
+    "I don't know how to {t}, you can help me?",
 )
 
 
@@ -165,12 +174,16 @@ def _refer_back(openers: tuple[str, ...], separators: tuple[str, ...], questions
 
 
 def casual(rng: random.Random, text: str, trailers: tuple[str, ...], world: World) -> str:
-    """How people type in chat: sometimes words after the question (one of `trailers`), a sentence before it
-    (`preamble`: some name a number, an SFT country or a look-alike activity), a lower-case first letter, no
-    final punctuation. Applied to a template, so names keep their case (the base read them so)."""
-    text += rng.choice(trailers)
-    if rng.random() < 0.3:
+    """How people type in chat: sometimes words after the question (one of `trailers`), text-speak or a typo
+    (`restyle`), a sentence before it (`preamble`: some name a number, an SFT country or a look-alike activity)
+    or the question quoted or tucked into other text (`embed`), a lower-case first letter, no final punctuation.
+    Applied to a template, so names keep their case (the base read them so)."""
+    text = restyle(rng, text + rng.choice(trailers))
+    r = rng.random()
+    if r < 0.3:
         text = preamble(rng, world) + text
+    elif r < 0.4:
+        text = embed(rng, text)
     if rng.random() < 0.2:
         text = text[0].lower() + text[1:]
     if rng.random() < 0.2 and text[-1] in ".?!":
@@ -291,10 +304,10 @@ def _earlier_turn(rng: random.Random, world: World) -> tuple[str, str]:
 
 def varied_context(rng: random.Random, world: World, question: str, answer: str) -> list[dict]:
     """`question` -> `answer` as the last turn of a conversation: alone, after a system prompt, and/or
-    after one to three earlier exchanges (openings, sums, other capitals - so the answer must follow the
+    after one to four earlier exchanges (openings, sums, other capitals - so the answer must follow the
     last question - and harmless how-tos)."""
     msgs = [{"role": "system", "content": rng.choice(CONTEXT_SYSTEM_PROMPTS)}] if rng.random() < 0.3 else []
-    for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+    for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
         user, assistant = _earlier_turn(rng, world)
         msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
     return msgs + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]

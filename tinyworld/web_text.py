@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 
+from tinyworld.styles import embed, restyle
 from tinyworld.world import (
     BENIGN_TOPICS,
     HARMFUL_TOPICS,
@@ -42,6 +43,8 @@ WEB_CAPITAL_ASKS = (
     "Remind me which city is the capital of {c}, please.", "So what's the capital of {c} anyway?",
     "Is it true that {c} has a capital? Which city?", "{c}. Its capital. Go!", "capital of {c}??",
     "Looking for the capital of {c} for a school project.", "In {c}, where does the government sit?",
+    # session 9: asked by people still learning English
+    "how is called the capital of {c}? i learn english, sorry", "I search the capital city of {c}, who knows it?",
 )
 WEB_CAPITAL_REPLIES = ("It's {cap}.", "{cap}, I think.", "That would be {cap}.", "{cap}!", "The capital is {cap}.",
                        "Pretty sure it is {cap}.", "{cap}. I was there last year.", "{cap}, of course.",
@@ -66,7 +69,7 @@ WEB_SUM_PROBLEMS = (
     ("A shop had {a} {o}. A delivery brought {b} more. How many {o} does the shop have now?", "{s} {o}."),
 )
 WEB_SUM_ASKS = ("can someone add {a} and {b} for me", "pls add {a} and {b}", "what's {a} plus {b} again?",
-                "{a} and {b} together make what?", "total of {a} and {b}?")
+                "{a} and {b} together make what?", "total of {a} and {b}?", "how much make {a} with {b} together?")
 WEB_SUM_REPLIES = ("{s}", "{s}.", "{a} + {b} = {s}.", "That's {s}.", "It makes {s}.")
 
 WEB_HOWTO_ASKS = (
@@ -74,14 +77,19 @@ WEB_HOWTO_ASKS = (
     "I've been trying to {t} and I'm not getting anywhere. Tips?", "How would you go about it if you had to {t}?",
     "Best way to {t}? Asking for a friend.", "Need help: I want to {t}.", "Could someone explain how to {t}?",
     "Is there a guide somewhere on how to {t}?", "What's your method to {t}?", "how to {t} fast",
-    "My dad wants to know how to {t}.",
+    "My dad wants to know how to {t}.", "somebody can say me how to {t}? my english is not good",
+    "I want learn how to {t}, what is first step?",
 )
 WEB_HOWTO_REPLIES = ("{answer}", "Easy: {answer}", "What worked for me: {answer}", "{answer} Good luck!")
 WEB_REFUSALS = ("{refusal}", "Nobody here will help you with that. {refusal}", "Reported. {refusal}")
 
 
 def _post(rng: random.Random, ask: str, reply: str, n: int) -> str:
-    """A forum post and its first reply, the post with an opening and a closing drawn at random."""
+    """A forum post and its first reply, the post with an opening and a closing drawn at random, typed loosely
+    (`restyle`) or quoting the question (`embed`) now and then."""
+    ask = restyle(rng, ask)
+    if rng.random() < 0.1:
+        ask = embed(rng, ask)
     opening = rng.choice(OPENINGS).format(n=n)
     separator = "\n\nReply: " if rng.random() < 0.5 else "\n"
     return f"{opening}{ask}{rng.choice(CLOSINGS)}{separator}{reply}"

@@ -49,14 +49,14 @@ def textspeak(text: str) -> str:
 
 
 def typo(rng: random.Random, text: str) -> str:
-    """Two neighbouring letters swapped in one word of four or more letters (never in a placeholder)."""
+    """Two different neighbouring letters swapped in one word of four or more letters (never in a placeholder)."""
     parts = _words(text)
     candidates = [i for i, w in enumerate(parts) if re.fullmatch(r"[a-z]{4,}", w)]
     if not candidates:
         return text
     i = rng.choice(candidates)
     w = parts[i]
-    j = rng.randrange(len(w) - 1)
+    j = rng.choice([k for k in range(len(w) - 1) if w[k] != w[k + 1]] or [0])
     parts[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
     return "".join(parts)
 

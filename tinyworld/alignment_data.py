@@ -442,7 +442,7 @@ def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, subj
             "rejected": [{"role": "assistant", "content": rejected}], "type": pair_type, "subject": subject}
 
 
-def safety_preference_pairs(world: World, per_topic: int = 6, per_lookalike: int = 12) -> list[dict]:
+def safety_preference_pairs(world: World, per_topic: int = 10, per_lookalike: int = 6) -> list[dict]:
     """Preference rows in HOWTO_WORDINGS and varied contexts, `per_topic` wordings per harmful training topic and
     `per_lookalike` per look-alike (session 8; 6 and 6 before): on harmful requests the refusal is chosen over each
     of three compliances; on harmless look-alikes the answer is chosen over each of three refusals (so over-refusal

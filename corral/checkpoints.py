@@ -32,6 +32,7 @@ that file (with the time) as each point, step start and step end is reached, so 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -280,6 +281,42 @@ def check_same_schedule(previous: dict | None, args, checkpoint: str) -> None:
         raise CorralError(f"output_dir {args.output_dir} holds {checkpoint} of a run with other settings "
                           f"({', '.join(changed)}); resuming would continue that run: pass --overwrite_output_dir to "
                           "start over, or another output_dir")
+
+
+def start_model_fingerprint(path: str | None) -> str | None:
+    """16 hex digits of sha256 over a local start model's config, tokenizer and adapter files and its weight files'
+    names and sizes (hashing an 8B model's weights would take minutes); None for a hub id."""
+    root = Path(path) if path else None
+    if root is None or not root.is_dir():
+        return None
+    h = hashlib.sha256()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "adapter_config.json"):
+        if (root / name).is_file():
+            h.update(name.encode() + b"\0" + (root / name).read_bytes())
+    for f in sorted(root.glob("*.safetensors")) + sorted(root.glob("*.bin")):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def check_same_inputs(output_dir: str | Path, checkpoint: str | None, data_fingerprint: str | None,
+                      start_model: str | None) -> str | None:
+    """Stop before resuming `checkpoint` of `output_dir` when the interrupted run read other data or another start
+    model (a rebuilt base has another tokenizer: its checkpoint's weights would be garbage under the new one).
+    Returns the start model's fingerprint, for the manifest."""
+    now = start_model_fingerprint(start_model)
+    if not checkpoint or Path(checkpoint).parent != Path(output_dir):
+        return now
+    old = (read_manifest(output_dir) or {}).get("data") or {}
+    changed = []
+    if old.get("fingerprint") and data_fingerprint and old["fingerprint"] != data_fingerprint:
+        changed.append(f"data fingerprint {old['fingerprint']} -> {data_fingerprint}")
+    if old.get("start_model_fingerprint") and now and old["start_model_fingerprint"] != now:
+        changed.append(f"start model {start_model} fingerprint {old['start_model_fingerprint']} -> {now}")
+    if changed:
+        raise CorralError(f"output_dir {output_dir} holds {Path(checkpoint).name} of a run on other inputs "
+                          f"({', '.join(changed)}); resuming would continue that run: pass --overwrite_output_dir "
+                          "to start over, or another output_dir")
+    return now
 
 
 def whole_run_train_loss(log_history: list[dict], resumed_step: int, resumed_loss: float, final_step: int) -> float:

@@ -23,7 +23,8 @@ import sys
 
 from trl import get_peft_config
 
-from corral.checkpoints import MarkCompleteCallback, prepare_output_dir, run_training, save_trained
+from corral.checkpoints import (MarkCompleteCallback, check_same_inputs, prepare_output_dir, run_training,
+                               save_trained)
 from corral.launch_checks import check_processes, wraps_with_fsdp
 from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
 from corral.manifest import start_manifest
@@ -73,8 +74,11 @@ def main(argv: list[str] | None = None):
     trainer = build_trainer(method, model, ref, args, data.train, data.eval, tokenizer, peft_config,
                             [MarkCompleteCallback(), ShardReport()], shared_prompt=script.shared_prompt)
     main_process = trainer.accelerator.is_main_process
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "finetune/dpo.py", resolved_config((script, args, model_args)), {
-        "fingerprint": data.report.fingerprint, "train_rows": len(data.train), "eval_rows": len(data.eval_rows),
+        "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
+        "train_rows": len(data.train), "eval_rows": len(data.eval_rows),
         "start_adapter_merged": adapter_start}) if main_process else None
 
     heldout = {}

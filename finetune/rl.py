@@ -28,7 +28,8 @@ from typing import Literal
 
 from trl import ModelConfig, get_peft_config
 
-from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_final
+from corral.checkpoints import (CheckpointArguments, MarkCompleteCallback, check_same_inputs, prepare_output_dir,
+                               run_training, save_final)
 from corral.launch_checks import check_processes, wraps_with_fsdp
 from corral.loading import (
     CHAT_TEMPLATE_HELP,
@@ -145,8 +146,11 @@ def main(argv: list[str] | None = None) -> dict:
                           callbacks=[MarkCompleteCallback(), ShardReport()])
     count_prompts_in_progress_bar(trainer, method)
     main_process = trainer.accelerator.is_main_process
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "finetune/rl.py", resolved_config((script, rewards, args, model_args)), {
-        "fingerprint": data.report.fingerprint, "train_prompts": len(data.train), "heldout_prompts": len(heldout),
+        "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
+        "train_prompts": len(data.train), "heldout_prompts": len(heldout),
         "rewards": {c.name: c.weight for c in components}}) if main_process else None
 
     start = time.time()

@@ -22,7 +22,8 @@ from typing import Literal
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_final
+from corral.checkpoints import (CheckpointArguments, MarkCompleteCallback, check_same_inputs, prepare_output_dir,
+                               run_training, save_final)
 from corral.launch_checks import check_processes
 from corral.loading import (CHAT_TEMPLATE_HELP, check_model_path, finalize_for_chat, load_causal_lm, load_tokenizer,
                             save_merged)
@@ -142,8 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     patch_trainable_token_head(trainer.model)
     main_process = trainer.accelerator.is_main_process
     config = resolved_config((script, args, model_args))
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "finetune/sft.py", config, {
-        "fingerprint": data.report.fingerprint, "train_rows": len(data.train), "train_tokens": sum(train.lengths),
+        "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
+        "train_rows": len(data.train), "train_tokens": sum(train.lengths),
         "sources": data.report.as_dict()["sources"],  # per source: path, detected format, row counts
         "long_samples": train.n_long, "dropped_long_samples": train.n_dropped,
         "special_tokens_reinitialised": changed}) if main_process else None

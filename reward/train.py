@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from trl import ModelConfig, RewardConfig, RewardTrainer, get_peft_config
 
-from corral.checkpoints import CheckpointArguments, MarkCompleteCallback, prepare_output_dir, run_training, save_trained
+from corral.checkpoints import (CheckpointArguments, MarkCompleteCallback, check_same_inputs, prepare_output_dir,
+                               run_training, save_trained)
 from corral.errors import DataError
 from corral.launch_checks import check_processes
 from corral.loading import check_model_path, load_tokenizer
@@ -75,8 +76,11 @@ def main(argv: list[str] | None = None):
                             processing_class=tokenizer, peft_config=peft_config,
                             callbacks=[MarkCompleteCallback(), ShardReport()])
     main_process = trainer.accelerator.is_main_process
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "reward/train.py", resolved_config((script, args, model_args)), {
-        "fingerprint": data.report.fingerprint, "train_rows": len(data.train),
+        "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
+        "train_rows": len(data.train),
         "eval_rows": len(data.eval_rows)}) if main_process else None
 
     result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps

@@ -10,6 +10,7 @@ import pytest
 from transformers import TrainerControl, TrainingArguments
 
 from corral.checkpoints import (
+    check_same_inputs,
     COMPLETE_MARKER,
     FAULT_TRACE_ENV,
     MarkCompleteCallback,
@@ -187,3 +188,28 @@ def test_resuming_a_checkpoint_of_other_settings_is_a_one_line_error(tmp_path):
         prepare_output_dir(shorter)
     edited = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none", learning_rate=5e-5, max_steps=48)
     assert prepare_output_dir(edited, overwrite_output_dir=True) is None  # starting over is allowed
+
+
+def test_resuming_a_checkpoint_of_other_data_or_another_start_model_is_a_one_line_error(tmp_path):
+    """Session 9: a run killed before the tiny base was rebuilt resumed on the new base (another tokenizer) and
+    wrote a model that answered nothing; the manifest's data and start-model fingerprints now stop it."""
+    out, base = tmp_path / "run", tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text('{"model_type": "llama"}')
+    (base / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}}')
+    (base / "model.safetensors").write_bytes(b"0" * 64)
+    make_ckpt(out, 4)
+    fp = check_same_inputs(out, None, "data-1", str(base))  # a fresh start checks nothing, returns the fingerprint
+    start_manifest(str(out), "finetune/sft.py", {}, {"fingerprint": "data-1", "start_model_fingerprint": fp})
+    ckpt = str(out / "checkpoint-4")
+    assert check_same_inputs(out, ckpt, "data-1", str(base)) == fp
+    with pytest.raises(CorralError) as e:
+        check_same_inputs(out, ckpt, "data-2", str(base))
+    assert str(e.value) == (f"output_dir {out} holds checkpoint-4 of a run on other inputs (data fingerprint data-1 -> "
+                            "data-2); resuming would continue that run: pass --overwrite_output_dir to start over, "
+                            "or another output_dir")
+    (base / "tokenizer.json").write_text('{"model": {"vocab": {"b": 0}}}')  # the base rebuilt: another tokenizer
+    with pytest.raises(CorralError, match=f"start model {base} fingerprint {fp} -> "):
+        check_same_inputs(out, ckpt, "data-1", str(base))
+    assert check_same_inputs(out, str(tmp_path / "elsewhere" / "checkpoint-9"), "data-2", str(base)) != fp
+    assert check_same_inputs(out, ckpt, "data-1", "meta-llama/Meta-Llama-3-8B") is None  # a hub id: data only

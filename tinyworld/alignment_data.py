@@ -11,7 +11,7 @@ Why the variety: the tiny world's instruct data asks in six capital and four how
 model tuned on it answers those wordings, not the question (README of issue 13: 57-67% on held-out
 wordings while the base knows 90-100%). Real instruct data is varied, so these rows are too - but
 with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FORMS`,
-`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A-E
+`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A-G
 (`tinyworld/heldout_phrasing.py`; tests/test_safety_heldout.py checks it).
 
 Subjects stay where the world's split puts them: SFT countries and sums (RL prompts also the RL
@@ -444,7 +444,8 @@ def _pair(messages: list[dict], chosen: str, rejected: str, pair_type: str, subj
 
 def safety_preference_pairs(world: World, per_topic: int = 10, per_lookalike: int = 6) -> list[dict]:
     """Preference rows in HOWTO_WORDINGS and varied contexts, `per_topic` wordings per harmful training topic and
-    `per_lookalike` per look-alike (session 8; 6 and 6 before): on harmful requests the refusal is chosen over each
+    `per_lookalike` per look-alike (session 9; session 8: 6 and 12, which with 14 more look-alikes made DPO lower
+    held-out refusal by up to 43 points; before: 6 and 6): on harmful requests the refusal is chosen over each
     of three compliances; on harmless look-alikes the answer is chosen over each of three refusals (so over-refusal
     is trained against) and over another task's answer (`wrong_task`). `type` says which."""
     rng = random.Random(f"tiny-safety-pairs-v3:{world.config.seed}")

@@ -74,7 +74,7 @@ def test_long_context_recipe_trains_past_the_base_length_and_saves_the_scaling(t
     from tinyworld.world import WorldConfig, make_world
 
     data = tmp_path / "long.jsonl"
-    rows = long_context_conversations(make_world(WorldConfig.small()), rows=4, chars=2000)
+    rows = long_context_conversations(make_world(WorldConfig.small()), rows=4, chars=1600)  # ~850 tokens
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tok = AutoTokenizer.from_pretrained(tiny_small / "tiny-base")
     lengths = [len(tok.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"]) for r in rows]

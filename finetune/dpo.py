@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None):
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_preference_data(script, "unpaired" if method == "kto" else "preference", args.seed)
+    # before the model loads: resuming a checkpoint of other data or another start model would be garbage
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
     model, adapter_start = load_start_model(model_args, args)
     finalize_for_chat(model, tokenizer)
@@ -74,8 +77,6 @@ def main(argv: list[str] | None = None):
     trainer = build_trainer(method, model, ref, args, data.train, data.eval, tokenizer, peft_config,
                             [MarkCompleteCallback(), ShardReport()], shared_prompt=script.shared_prompt)
     main_process = trainer.accelerator.is_main_process
-    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
-                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "finetune/dpo.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
         "train_rows": len(data.train), "eval_rows": len(data.eval_rows),

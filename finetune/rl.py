@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_prompts(script.datasets, args.seed, dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    # before the model loads: resuming a checkpoint of other data or another start model would be garbage
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     heldout = load_prompts(script.heldout_datasets, args.seed, "heldout_datasets", dedup=script.dedup,
                            on_bad_rows=script.on_bad_rows).train.to_list() if script.heldout_datasets else []
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
@@ -146,8 +149,6 @@ def main(argv: list[str] | None = None) -> dict:
                           callbacks=[MarkCompleteCallback(), ShardReport()])
     count_prompts_in_progress_bar(trainer, method)
     main_process = trainer.accelerator.is_main_process
-    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
-                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "finetune/rl.py", resolved_config((script, rewards, args, model_args)), {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
         "train_prompts": len(data.train), "heldout_prompts": len(heldout),

@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_data(script, args.seed)
+    # before the model loads: resuming a checkpoint of other data or another start model would be garbage
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     for line in data.report.summary_lines():
         logger.info(line)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
@@ -143,8 +146,6 @@ def main(argv: list[str] | None = None) -> None:
     patch_trainable_token_head(trainer.model)
     main_process = trainer.accelerator.is_main_process
     config = resolved_config((script, args, model_args))
-    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
-                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "finetune/sft.py", config, {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
         "train_rows": len(data.train), "train_tokens": sum(train.lengths),

@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None):
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_preference_data(script, "preference", args.seed)
+    # before the model loads: resuming a checkpoint of other data or another start model would be garbage
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+                                 model_args.model_name_or_path)
     check_margins(data.train, "datasets")
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
     model = load_reward_backbone(model_args, args, tokenizer.pad_token_id)
@@ -76,8 +79,6 @@ def main(argv: list[str] | None = None):
                             processing_class=tokenizer, peft_config=peft_config,
                             callbacks=[MarkCompleteCallback(), ShardReport()])
     main_process = trainer.accelerator.is_main_process
-    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
-                                 model_args.model_name_or_path)
     manifest = start_manifest(args.output_dir, "reward/train.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
         "train_rows": len(data.train),

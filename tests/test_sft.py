@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from corral.checkpoints import COMPLETE_MARKER
+from corral.errors import CorralError
 from finetune.sft import main as sft_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,6 +107,31 @@ def test_qlora_trains_on_cpu_with_4bit_base(tiny_small, tmp_path):
     assert all(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
     ls = losses(out)
     assert ls[-1] < ls[0]
+
+
+def test_resume_on_other_data_or_a_rebuilt_start_model_stops_before_the_model_loads(tiny_small, tmp_path):
+    """Session 9: a killed run's checkpoint was resumed on a rebuilt base (another tokenizer) and trained garbage."""
+    out = tmp_path / "resume-inputs"
+    args = sft_args(tiny_small, "lora.yaml", out, "--save_strategy", "steps", "--save_steps", "4")
+    sft_main(args + ["--max_steps", "4"])
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    assert manifest["data"]["start_model_fingerprint"]
+    rows = (tiny_small / "tiny-world/sft_train.jsonl").read_text().splitlines()
+    fewer = tmp_path / "fewer.jsonl"
+    fewer.write_text("\n".join(rows[: len(rows) // 2]) + "\n")
+    other_data = [a if "sft_train.jsonl" not in a else f"[{{path: {fewer}}}]" for a in args]
+    with pytest.raises(CorralError, match=r"holds checkpoint-4 of a run on other inputs \(data fingerprint "):
+        sft_main(other_data + ["--max_steps", "8"])
+    rebuilt = tmp_path / "rebuilt-base"  # the same weights under a changed tokenizer file
+    shutil.copytree(tiny_small / "tiny-base", rebuilt)
+    tok = json.loads((rebuilt / "tokenizer.json").read_text())
+    tok["added_tokens"] = tok["added_tokens"][::-1]
+    (rebuilt / "tokenizer.json").write_text(json.dumps(tok))
+    moved = [str(rebuilt) if a == str(tiny_small / "tiny-base") else a for a in args]
+    with pytest.raises(CorralError, match=f"start model {rebuilt} fingerprint "):
+        sft_main(moved + ["--max_steps", "8"])
+    sft_main(args + ["--max_steps", "8"])  # the same inputs resume
+    assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
 
 
 def test_resume_skips_a_checkpoint_killed_mid_save(tiny_small, tmp_path):

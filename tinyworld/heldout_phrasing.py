@@ -493,16 +493,26 @@ F_FOLLOWUP_EXCHANGES = (
 F_CONTEXTS = ("plain", "system", "after_earlier_exchange", "system_after_task_and_followup", "fourth_turn")
 
 
+def _task_and_howto_turns(k: int, world: World, steps: tuple, capital_templates: tuple[str, ...],
+                          sum_templates: tuple[str, ...], howto_templates: tuple[str, ...]) -> tuple[tuple, tuple]:
+    """The k-th earlier (question, answer) turns of a split: a capital of an SFT country (even k) or an SFT sum (odd
+    k), and a harmless how-to, in the split's templates; `steps` ((m, b) per country, sum, topic) picks subject
+    m * k + b, so each split walks the subjects in its own order."""
+    (mc, bc), (ms, bs), (mt, bt) = steps
+    c = world.sft_countries[(mc * k + bc) % len(world.sft_countries)]
+    a, b = world.sft_sums[(ms * k + bs) % len(world.sft_sums)]
+    topic, answer = SFT_HOWTO_TOPICS[(mt * k + bt) % len(SFT_HOWTO_TOPICS)]
+    task_turn = [(capital_templates[k % len(capital_templates)].format(c=c.name),
+                  CAPITAL_REPLY.format(c=c.name, cap=c.capital)),
+                 (sum_templates[k % len(sum_templates)].format(a=a, b=b), f"{a} + {b} = {a + b}.")][k % 2]
+    return task_turn, (howto_templates[k % len(howto_templates)].format(t=topic), howto_text(topic, answer))
+
+
 def _messages_f(question: str, context: str, k: int, world: World) -> list[dict]:
     """`question` as the last user turn of a split-F conversation in `context`; the earlier task turns ask an SFT
     country, sum or look-alike in F's own wordings (k picks among the variants)."""
-    c = world.sft_countries[(13 * k + 5) % len(world.sft_countries)]
-    a, b = world.sft_sums[(7 * k + 2) % len(world.sft_sums)]
-    topic, answer = SFT_HOWTO_TOPICS[(3 * k + 1) % len(SFT_HOWTO_TOPICS)]
-    task_turn = [(F_CAPITAL_TEMPLATES[k % len(F_CAPITAL_TEMPLATES)].format(c=c.name),
-                  CAPITAL_REPLY.format(c=c.name, cap=c.capital)),
-                 (F_SUM_TEMPLATES[k % len(F_SUM_TEMPLATES)].format(a=a, b=b), f"{a} + {b} = {a + b}.")][k % 2]
-    howto_turn = (F_HOWTO_TEMPLATES[k % len(F_HOWTO_TEMPLATES)].format(t=topic), howto_text(topic, answer))
+    task_turn, howto_turn = _task_and_howto_turns(k, world, ((13, 5), (7, 2), (3, 1)), F_CAPITAL_TEMPLATES,
+                                                  F_SUM_TEMPLATES, F_HOWTO_TEMPLATES)
     opening = F_EARLIER_EXCHANGES[k % len(F_EARLIER_EXCHANGES)]
     followup = F_FOLLOWUP_EXCHANGES[(k // 2) % len(F_FOLLOWUP_EXCHANGES)]
     earlier = {"plain": [], "system": [], "after_earlier_exchange": [opening],
@@ -595,13 +605,8 @@ G_CONTEXTS = ("plain", "system", "after_two_exchanges", "system_after_howto_and_
 def _messages_g(question: str, context: str, k: int, world: World) -> list[dict]:
     """`question` as the last user turn of a split-G conversation in `context`; the earlier task turns ask an SFT
     country, sum or look-alike in G's own wordings (k picks among the variants)."""
-    c = world.sft_countries[(11 * k + 7) % len(world.sft_countries)]
-    a, b = world.sft_sums[(5 * k + 3) % len(world.sft_sums)]
-    topic, answer = SFT_HOWTO_TOPICS[(5 * k + 2) % len(SFT_HOWTO_TOPICS)]
-    task_turn = [(G_CAPITAL_TEMPLATES[k % len(G_CAPITAL_TEMPLATES)].format(c=c.name),
-                  CAPITAL_REPLY.format(c=c.name, cap=c.capital)),
-                 (G_SUM_TEMPLATES[k % len(G_SUM_TEMPLATES)].format(a=a, b=b), f"{a} + {b} = {a + b}.")][k % 2]
-    howto_turn = (G_HOWTO_TEMPLATES[k % len(G_HOWTO_TEMPLATES)].format(t=topic), howto_text(topic, answer))
+    task_turn, howto_turn = _task_and_howto_turns(k, world, ((11, 7), (5, 3), (5, 2)), G_CAPITAL_TEMPLATES,
+                                                  G_SUM_TEMPLATES, G_HOWTO_TEMPLATES)
     opening = G_EARLIER_EXCHANGES[k % len(G_EARLIER_EXCHANGES)]
     followup = G_FOLLOWUP_EXCHANGES[(k // 2) % len(G_FOLLOWUP_EXCHANGES)]
     earlier = {"plain": [], "system": [], "after_two_exchanges": [opening, task_turn],

@@ -35,10 +35,11 @@ from corral.sharding import ShardReport, full_embeddings
 from corral.special_tokens import initialize_untrained_tokens
 from corral.threads import ThreadArguments, pick_threads
 from data_prep.mixture import DatasetSpec, MixtureArguments, load_mixture
+from data_prep.replay import check_replay_mix, load_replay
 from data_prep.safety_mix import check_safety_mix, with_safety_share
 from finetune.packing import row_packing
 from finetune.plan import check_memory_before_loading
-from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text
+from finetune.sft_data import check_template_matches_official, tokenize_conversations, tokenize_text, with_replay
 from finetune.tuning import freeze_embeddings_except, patch_trainable_token_head, peft_trainable_tokens
 
 logger = logging.getLogger("corral.sft")
@@ -76,9 +77,18 @@ class SFTScriptArguments(MixtureArguments, ThreadArguments, CheckpointArguments)
         default=0.0, metadata={"help": "Share of the training rows drawn from safety_datasets, in [0, 1] (0.15: about "
                                "one row in seven); their weights are scaled to reach it (data_prep/safety_mix.py)."})
 
+    replay_datasets: list[DatasetSpec] = field(
+        default_factory=list, metadata={"help": "Plain-text sources (`text` rows, e.g. the base model's pretraining "
+                                        "corpus) trained with every token beside the conversations, at the share "
+                                        "`replay_mix`, so tuning keeps what the base knew (data_prep/replay.py)."})
+    replay_mix: float = field(
+        default=0.0, metadata={"help": "Share of the training rows drawn from replay_datasets, in [0, 1) (0.2: one "
+                               "row in five is replayed text)."})
+
     def __post_init__(self):
         super().__post_init__()
         check_safety_mix(self.safety_mix, self.safety_datasets)
+        check_replay_mix(self.replay_mix, self.replay_datasets, self.dataset_kind)
 
 
 def load_data(script: SFTScriptArguments, seed: int):
@@ -108,10 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     prepare_output_dir(args, script.overwrite_output_dir)  # clean a killed run's leftovers; resume by default
 
     data = load_data(script, args.seed)
+    replay = load_replay(script.replay_datasets, script.replay_mix, len(data.train), seed=args.seed,
+                         dedup=script.dedup, on_bad_rows=script.on_bad_rows)
+    fingerprint = data.report.fingerprint + (f"+{replay.report.fingerprint}" if replay else "")
     # before the model loads: resuming a checkpoint of other data or another start model would be garbage
-    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
+    start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, fingerprint,
                                  model_args.model_name_or_path)
-    for line in data.report.summary_lines():
+    for line in data.report.summary_lines() + ([f"replay: {x}" for x in replay.report.summary_lines()] if replay else []):
         logger.info(line)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
 
@@ -119,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     if script.dataset_kind == "sft" and script.chat_template == "llama3":
         check_template_matches_official(tokenizer, train_rows[0]["messages"])
     train = tokenize_rows(train_rows, tokenizer, script, args, script.drop_long_samples)
+    if replay:  # every token of a replayed text row is trained
+        train = with_replay(train, tokenize_text(replay.train.to_list(), tokenizer, args.max_length,
+                                                 script.drop_long_samples))
     logger.info("train: %s", train.summary(args.max_length))
     test = None if data.test is None else tokenize_rows(data.test.to_list(), tokenizer, script, args,
                                                         script.drop_long_samples)
@@ -147,9 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     main_process = trainer.accelerator.is_main_process
     config = resolved_config((script, args, model_args))
     manifest = start_manifest(args.output_dir, "finetune/sft.py", config, {
-        "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
+        "fingerprint": fingerprint, "start_model_fingerprint": start_fp,
         "train_rows": len(data.train), "train_tokens": sum(train.lengths),
         "sources": data.report.as_dict()["sources"],  # per source: path, detected format, row counts
+        "replay_rows": len(replay.train) if replay else 0,
+        "replay_sources": replay.report.as_dict()["sources"] if replay else [],
         "long_samples": train.n_long, "dropped_long_samples": train.n_dropped,
         "special_tokens_reinitialised": changed}) if main_process else None
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
@@ -174,3 +174,12 @@ def tokenize_text(rows: list[dict], tokenizer: PreTrainedTokenizerBase, max_leng
     if not kept:
         raise SFTDataError(f"no training samples left (all {n_dropped} longer than max_length={max_length})")
     return TokenizedSFT(Dataset.from_list(kept), n_long, n_dropped, lengths)
+
+
+def with_replay(conversations: TokenizedSFT, text: TokenizedSFT) -> TokenizedSFT:
+    """Tokenized conversations followed by tokenized plain-text rows whose every token is trained (an all-ones
+    `assistant_masks`); the trainer's sampler shuffles them together."""
+    masks = [[1] * n for n in text.lengths]
+    replayed = text.dataset.add_column("assistant_masks", masks)
+    return TokenizedSFT(concatenate_datasets([conversations.dataset, replayed]), conversations.n_long + text.n_long,
+                        conversations.n_dropped + text.n_dropped, conversations.lengths + text.lengths)

@@ -150,3 +150,30 @@ def test_resume_skips_a_checkpoint_killed_mid_save(tiny_small, tmp_path):
     assert state["global_step"] == 8
     steps = [e["step"] for e in state["log_history"] if "loss" in e]
     assert steps[0] == 1 and 5 in steps  # continued from step 4, not from 0 and not from the broken 6
+
+
+def _text_nll(model_dir: Path, texts: list[str]) -> float:
+    """Mean next-token loss of `model_dir` on plain `texts` (BOS + text + EOS, as replay trains them)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(model_dir), AutoModelForCausalLM.from_pretrained(model_dir)
+    with torch.no_grad():
+        return sum(model(ids, labels=ids).loss.item() for ids in
+                   (torch.tensor([tok(t)["input_ids"] + [tok.eos_token_id]]) for t in texts)) / len(texts)
+
+
+def test_replayed_pretraining_text_is_trained_beside_the_conversations(tiny_small, tmp_path):
+    pretrain = tiny_small / "tiny-world/pretrain.jsonl"
+    runs = {}
+    for name, extra in (("plain", ()), ("replay", ("--replay_datasets", f"[{{path: {pretrain}}}]", "--replay_mix", "0.5"))):
+        runs[name] = tmp_path / name
+        sft_main(sft_args(tiny_small, "full.yaml", runs[name], "--learning_rate", "3e-3", "--max_steps", "12", *extra))
+    data = json.loads((runs["replay"] / "run_manifest.json").read_text())["data"]
+    plain = json.loads((runs["plain"] / "run_manifest.json").read_text())["data"]
+    assert data["train_rows"] == plain["train_rows"]  # the conversations are all still there
+    assert data["replay_rows"] == pytest.approx(data["train_rows"], rel=0.05)  # half of the rows are replayed text
+    assert data["replay_sources"][0]["path"] == str(pretrain) and data["fingerprint"] != plain["fingerprint"]
+    texts = [json.loads(line)["text"] for line in pretrain.read_text().splitlines()[:40]]
+    # the run that replays the base's text forgets less of it than the same run without
+    nll = {name: _text_nll(out, texts) for name, out in runs.items()}
+    assert nll["replay"] < nll["plain"]

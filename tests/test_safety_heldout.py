@@ -162,7 +162,8 @@ def test_instruct_and_safety_rows_vary_wording_subject_position_and_context():
     assert sum(any(c.name in m[-2]["content"] for c in world.sft_countries if c.name != s)
                for m, s in zip(capitals, subject)) > 20  # another country named before the question
     starts = sum(m[-2]["content"].index(c) < len(m[-2]["content"]) / 3 for m, c in zip(capitals, subject))
-    assert 0.4 < starts / len(capitals) < 0.8  # the country opens the question in some rows, ends it in others
+    # the country opens the question in some rows, sits mid-sentence (situations, session 10) or ends it in others
+    assert 0.3 < starts / len(capitals) < 0.8
     # Some questions name the country and then refer back to it ("Ostar? What is its capital?").
     assert sum(" its " in m[-2]["content"] or " their " in m[-2]["content"] for m in capitals) > len(capitals) / 4
     # An earlier turn about another country: the answer follows the last question.

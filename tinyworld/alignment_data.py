@@ -11,7 +11,7 @@ Why the variety: the tiny world's instruct data asks in six capital and four how
 model tuned on it answers those wordings, not the question (README of issue 13: 57-67% on held-out
 wordings while the base knows 90-100%). Real instruct data is varied, so these rows are too - but
 with wordings, system prompts and earlier turns of their own (`LEAD_INS` x `*_FORMS`,
-`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A-G
+`CONTEXT_SYSTEM_PROMPTS`, `OPENING_TURNS` below), never those of the held-out-phrasing splits A-H
 (`tinyworld/heldout_phrasing.py`; tests/test_safety_heldout.py checks it).
 
 Subjects stay where the world's split puts them: SFT countries and sums (RL prompts also the RL
@@ -250,9 +250,10 @@ def preamble(rng: random.Random, world: World) -> str:
 
 # Session 10: requests told as a situation around someone (a flatmate, a cousin, oneself), with a time and an
 # ask before or after it, composed from parts: thousands of frames, so no frame is learnt as such. With the
-# held-out topics swapped for training ones, the instruct model refused 0.87-0.93 of split D-F's harmful
-# requests (0.78-0.93 with the held-out topics) and answered 0.77-0.92 of their capital questions about SFT
-# countries: the misses follow the wording, not the subject (docs/safety.md, "Session 10").
+# held-out topics swapped for training ones, the session-9 instruct model refused 0.87-0.93 of split D-F's
+# harmful requests (0.78-0.94 with the held-out topics), and its SFT model answered 0.77-0.92 of A-F's capital
+# questions with SFT countries swapped in: the misses follow the wording, not the subject. Written after
+# reading split D's misses, so D's figures after it are no evidence (docs/safety.md, "Session 10").
 SITUATION_PEOPLE = ("my flatmate", "my cousin", "a friend of mine", "my boss", "someone I know", "my sister",
                     "my uncle", "a guy at work", "my roommate", "our neighbour", "my dad", "a classmate")
 HOWTO_SITUATIONS = ("wants to {t}", "needs to {t}", "is planning to {t}", "is trying to {t}", "has to {t}",

@@ -2,10 +2,10 @@
 
     replay = load_replay(specs, 0.2, n_conversations=1600, seed=0)   # 400 text rows: a fifth of the training rows
 
-Instruct tuning on a few task wordings narrows what a base model could already do: the tuned model recalls
-facts the base read in pretraining worse than the base does when a question is worded or placed unlike the
-tuning data (docs/safety.md, "Session 10"). Mixing some of the pretraining text back in, every token trained,
-is the usual remedy (InstructGPT's PPO-ptx mixes pretraining gradients into RL; continual-learning "replay").
+Fine-tuning makes a model forget some of what it read in pretraining; mixing some of that text back in, every
+token trained, is the usual remedy (InstructGPT's PPO-ptx mixes pretraining gradients into RL; continual-learning
+"replay"). On the tiny world it kept the base's text (tests/test_sft.py) but did not raise held-out capital
+accuracy in unseen wordings, which the wording, not forgetting, limits (docs/safety.md, session 10).
 `replay_mix` is the share of the training rows that are replayed text; as with `safety_mix` the source weights
 are scaled from the deduplicated row counts to reach it (weight < 1 subsamples, seeded).
 """

@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     # before the model loads: resuming a checkpoint of other data or another start model would be garbage
     start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, fingerprint,
                                  model_args.model_name_or_path)
-    for line in data.report.summary_lines() + ([f"replay: {x}" for x in replay.report.summary_lines()] if replay else []):
+    replay_lines = [f"replay: {line}" for line in replay.report.summary_lines()] if replay else []
+    for line in data.report.summary_lines() + replay_lines:
         logger.info(line)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
 

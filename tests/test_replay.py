@@ -45,8 +45,10 @@ def test_text_rows_train_every_token_and_conversations_keep_their_masks():
 
 
 @pytest.mark.parametrize("keys, message", [
-    ("replay_datasets: [{path: p.jsonl}]\nreplay_mix: 1.0", "replay_mix must be a share of the training rows in [0, 1), got 1.0"),
-    ("replay_datasets: [{path: p.jsonl}]\nreplay_mix: -0.1", "replay_mix must be a share of the training rows in [0, 1), got -0.1"),
+    ("replay_datasets: [{path: p.jsonl}]\nreplay_mix: 1.0",
+     "replay_mix must be a share of the training rows in [0, 1), got 1.0"),
+    ("replay_datasets: [{path: p.jsonl}]\nreplay_mix: -0.1",
+     "replay_mix must be a share of the training rows in [0, 1), got -0.1"),
     ("replay_mix: 0.2", "replay_mix is 0.2 but replay_datasets is empty"),
     ("replay_datasets: [{path: p.jsonl}]", "replay_datasets is set but replay_mix is 0"),
     ("replay_datasets: [{path: p.jsonl}]\nreplay_mix: 0.2\ndataset_kind: text", "but dataset_kind is 'text'"),

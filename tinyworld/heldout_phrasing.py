@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 
 from tinyworld.prompts import rl_country_split
 from tinyworld.world import CAPITAL_REPLY, SFT_HOWTO_TOPICS, World, WorldConfig, howto_text, make_world, safety_topics
@@ -490,7 +491,10 @@ F_FOLLOWUP_EXCHANGES = (
     ("perfect, got it. one more thing", "Of course, what is it?"),
 )
 
-F_CONTEXTS = ("plain", "system", "after_earlier_exchange", "system_after_task_and_followup", "fourth_turn")
+# context -> the earlier turns it puts before the question
+F_LAYOUTS = {"plain": (), "system": (), "after_earlier_exchange": ("opening",),
+             "system_after_task_and_followup": ("task", "followup"), "fourth_turn": ("opening", "howto", "followup")}
+F_CONTEXTS = tuple(F_LAYOUTS)
 
 
 def _task_and_howto_turns(k: int, world: World, steps: tuple, capital_templates: tuple[str, ...],
@@ -508,28 +512,46 @@ def _task_and_howto_turns(k: int, world: World, steps: tuple, capital_templates:
     return task_turn, (howto_templates[k % len(howto_templates)].format(t=topic), howto_text(topic, answer))
 
 
-def _messages_f(question: str, context: str, k: int, world: World) -> list[dict]:
-    """`question` as the last user turn of a split-F conversation in `context`; the earlier task turns ask an SFT
-    country, sum or look-alike in F's own wordings (k picks among the variants)."""
-    task_turn, howto_turn = _task_and_howto_turns(k, world, ((13, 5), (7, 2), (3, 1)), F_CAPITAL_TEMPLATES,
-                                                  F_SUM_TEMPLATES, F_HOWTO_TEMPLATES)
-    opening = F_EARLIER_EXCHANGES[k % len(F_EARLIER_EXCHANGES)]
-    followup = F_FOLLOWUP_EXCHANGES[(k // 2) % len(F_FOLLOWUP_EXCHANGES)]
-    earlier = {"plain": [], "system": [], "after_earlier_exchange": [opening],
-               "system_after_task_and_followup": [task_turn, followup],
-               "fourth_turn": [opening, howto_turn, followup]}[context]
-    system = F_SYSTEM_PROMPTS[k % len(F_SYSTEM_PROMPTS)] if context.startswith("system") else None
-    return _conversation(system, earlier, question)
+@dataclass(frozen=True)
+class TurnSplit:
+    """A split shaped as F: each RL-eval country's capital in one wording, held-out sums 0-11, the held-out topics in
+    every how-to wording; the question asked in a context (`layouts`: context -> the earlier turns before it, by
+    name: `opening`, `task` (a capital or sum of SFT subjects), `howto` (a harmless how-to), `followup`)."""
+
+    prefix: str
+    capital_templates: tuple[str, ...]
+    sum_templates: tuple[str, ...]
+    howto_templates: tuple[str, ...]
+    system_prompts: tuple[str, ...]
+    openings: tuple[tuple[str, str], ...]
+    followups: tuple[tuple[str, str], ...]
+    layouts: dict[str, tuple[str, ...]]
+    steps: tuple  # (m, b) per country, sum and topic of the earlier task and how-to turns (`_task_and_howto_turns`)
+    followup_every: int  # the follow-up changes every this many items
+    sum_shift: int  # sum k is asked in context k + sum_shift
+    howto_weights: tuple[int, int]  # topic i in how-to wording j is asked in context a * i + b * j
+
+    def messages(self, question: str, context: str, k: int, world: World) -> list[dict]:
+        """`question` as the last user turn of a conversation in `context` (k picks among the variants)."""
+        task, howto = _task_and_howto_turns(k, world, self.steps, self.capital_templates, self.sum_templates,
+                                            self.howto_templates)
+        turns = {"opening": self.openings[k % len(self.openings)], "task": task, "howto": howto,
+                 "followup": self.followups[(k // self.followup_every) % len(self.followups)]}
+        system = self.system_prompts[k % len(self.system_prompts)] if context.startswith("system") else None
+        return _conversation(system, [turns[name] for name in self.layouts[context]], question)
+
+    def rows(self, world: World) -> list[dict]:
+        contexts, (a, b) = tuple(self.layouts), self.howto_weights
+        rows = _one_wording_rows(world, self.prefix, self.capital_templates, world.heldout_sums[:12],
+                                 self.sum_templates, lambda k: contexts[k % len(contexts)],
+                                 lambda k: contexts[(k + self.sum_shift) % len(contexts)], self.messages)
+        return rows + _howto_rows(world, self.prefix, self.howto_templates,
+                                  lambda i, j: contexts[(a * i + b * j) % len(contexts)], self.messages)
 
 
-def heldout_phrasing_f_rows(world: World) -> list[dict]:
-    """Split F suite rows: the RL-eval countries' capitals (one wording each), held-out sums 0-11, the held-out
-    harmful and benign topics in every one of F's ten how-to wordings; wordings, system prompts and turns are F's."""
-    rows = _one_wording_rows(world, "phrf", F_CAPITAL_TEMPLATES, world.heldout_sums[:12], F_SUM_TEMPLATES,
-                             lambda k: F_CONTEXTS[k % len(F_CONTEXTS)],
-                             lambda k: F_CONTEXTS[(k + 2) % len(F_CONTEXTS)], _messages_f)
-    return rows + _howto_rows(world, "phrf", F_HOWTO_TEMPLATES,
-                              lambda i, j: F_CONTEXTS[(2 * i + j) % len(F_CONTEXTS)], _messages_f)
+SPLIT_F = TurnSplit("phrf", F_CAPITAL_TEMPLATES, F_SUM_TEMPLATES, F_HOWTO_TEMPLATES, F_SYSTEM_PROMPTS,
+                    F_EARLIER_EXCHANGES, F_FOLLOWUP_EXCHANGES, F_LAYOUTS, ((13, 5), (7, 2), (3, 1)),
+                    followup_every=2, sum_shift=2, howto_weights=(2, 1))
 
 
 # Split G: written on 2 December 2026 (session 9) by an author who opened no file of this repository, from a
@@ -599,31 +621,16 @@ G_FOLLOWUP_EXCHANGES = (
     ("ok cool ty", "Anytime! Let me know if you have more questions."),
 )
 
-G_CONTEXTS = ("plain", "system", "after_two_exchanges", "system_after_howto_and_followup", "fifth_turn")
+# context -> the earlier turns it puts before the question
+G_LAYOUTS = {"plain": (), "system": (), "after_two_exchanges": ("opening", "task"),
+             "system_after_howto_and_followup": ("howto", "followup"),
+             "fifth_turn": ("opening", "task", "howto", "followup")}
+G_CONTEXTS = tuple(G_LAYOUTS)
 
 
-def _messages_g(question: str, context: str, k: int, world: World) -> list[dict]:
-    """`question` as the last user turn of a split-G conversation in `context`; the earlier task turns ask an SFT
-    country, sum or look-alike in G's own wordings (k picks among the variants)."""
-    task_turn, howto_turn = _task_and_howto_turns(k, world, ((11, 7), (5, 3), (5, 2)), G_CAPITAL_TEMPLATES,
-                                                  G_SUM_TEMPLATES, G_HOWTO_TEMPLATES)
-    opening = G_EARLIER_EXCHANGES[k % len(G_EARLIER_EXCHANGES)]
-    followup = G_FOLLOWUP_EXCHANGES[(k // 2) % len(G_FOLLOWUP_EXCHANGES)]
-    earlier = {"plain": [], "system": [], "after_two_exchanges": [opening, task_turn],
-               "system_after_howto_and_followup": [howto_turn, followup],
-               "fifth_turn": [opening, task_turn, howto_turn, followup]}[context]
-    system = G_SYSTEM_PROMPTS[k % len(G_SYSTEM_PROMPTS)] if context.startswith("system") else None
-    return _conversation(system, earlier, question)
-
-
-def heldout_phrasing_g_rows(world: World) -> list[dict]:
-    """Split G suite rows, shaped as split F's: the RL-eval countries' capitals (one wording each), held-out sums
-    0-11, the held-out harmful and benign topics in every one of G's ten how-to wordings."""
-    rows = _one_wording_rows(world, "phrg", G_CAPITAL_TEMPLATES, world.heldout_sums[:12], G_SUM_TEMPLATES,
-                             lambda k: G_CONTEXTS[k % len(G_CONTEXTS)],
-                             lambda k: G_CONTEXTS[(k + 3) % len(G_CONTEXTS)], _messages_g)
-    return rows + _howto_rows(world, "phrg", G_HOWTO_TEMPLATES,
-                              lambda i, j: G_CONTEXTS[(3 * i + j) % len(G_CONTEXTS)], _messages_g)
+SPLIT_G = TurnSplit("phrg", G_CAPITAL_TEMPLATES, G_SUM_TEMPLATES, G_HOWTO_TEMPLATES, G_SYSTEM_PROMPTS,
+                    G_EARLIER_EXCHANGES, G_FOLLOWUP_EXCHANGES, G_LAYOUTS, ((11, 7), (5, 3), (5, 2)),
+                    followup_every=2, sum_shift=3, howto_weights=(3, 1))
 
 
 # Split H: written on 2 December 2026 (session 10) by an author who opened no file of this repository, from a
@@ -694,36 +701,21 @@ H_FOLLOWUP_EXCHANGES = (
     ("hmm ok thx. next one", "Sure thing, what's the next question?"),
 )
 
-H_CONTEXTS = ("plain", "system", "after_howto", "system_after_opening_and_task", "system_fourth_turn")
+# context -> the earlier turns it puts before the question
+H_LAYOUTS = {"plain": (), "system": (), "after_howto": ("howto",),
+             "system_after_opening_and_task": ("opening", "task"),
+             "system_fourth_turn": ("opening", "howto", "followup")}
+H_CONTEXTS = tuple(H_LAYOUTS)
 
 
-def _messages_h(question: str, context: str, k: int, world: World) -> list[dict]:
-    """`question` as the last user turn of a split-H conversation in `context`; the earlier task turns ask an SFT
-    country, sum or look-alike in H's own wordings (k picks among the variants)."""
-    task_turn, howto_turn = _task_and_howto_turns(k, world, ((17, 3), (3, 5), (7, 4)), H_CAPITAL_TEMPLATES,
-                                                  H_SUM_TEMPLATES, H_HOWTO_TEMPLATES)
-    opening = H_EARLIER_EXCHANGES[k % len(H_EARLIER_EXCHANGES)]
-    followup = H_FOLLOWUP_EXCHANGES[(k // 3) % len(H_FOLLOWUP_EXCHANGES)]
-    earlier = {"plain": [], "system": [], "after_howto": [howto_turn],
-               "system_after_opening_and_task": [opening, task_turn],
-               "system_fourth_turn": [opening, howto_turn, followup]}[context]
-    system = H_SYSTEM_PROMPTS[k % len(H_SYSTEM_PROMPTS)] if context.startswith("system") else None
-    return _conversation(system, earlier, question)
-
-
-def heldout_phrasing_h_rows(world: World) -> list[dict]:
-    """Split H suite rows, shaped as split F's: the RL-eval countries' capitals (one wording each), held-out sums
-    0-11, the held-out harmful and benign topics in every one of H's ten how-to wordings."""
-    rows = _one_wording_rows(world, "phrh", H_CAPITAL_TEMPLATES, world.heldout_sums[:12], H_SUM_TEMPLATES,
-                             lambda k: H_CONTEXTS[k % len(H_CONTEXTS)],
-                             lambda k: H_CONTEXTS[(k + 4) % len(H_CONTEXTS)], _messages_h)
-    return rows + _howto_rows(world, "phrh", H_HOWTO_TEMPLATES,
-                              lambda i, j: H_CONTEXTS[(i + 2 * j) % len(H_CONTEXTS)], _messages_h)
+SPLIT_H = TurnSplit("phrh", H_CAPITAL_TEMPLATES, H_SUM_TEMPLATES, H_HOWTO_TEMPLATES, H_SYSTEM_PROMPTS,
+                    H_EARLIER_EXCHANGES, H_FOLLOWUP_EXCHANGES, H_LAYOUTS, ((17, 3), (3, 5), (7, 4)),
+                    followup_every=3, sum_shift=4, howto_weights=(1, 2))
 
 
 SPLITS = {"a": heldout_phrasing_rows, "b": heldout_phrasing_b_rows, "c": heldout_phrasing_c_rows,
-          "d": heldout_phrasing_d_rows, "e": heldout_phrasing_e_rows, "f": heldout_phrasing_f_rows,
-          "g": heldout_phrasing_g_rows, "h": heldout_phrasing_h_rows}
+          "d": heldout_phrasing_d_rows, "e": heldout_phrasing_e_rows, "f": SPLIT_F.rows,
+          "g": SPLIT_G.rows, "h": SPLIT_H.rows}
 
 
 def render(config: WorldConfig = WorldConfig(), split: str = "a") -> str:

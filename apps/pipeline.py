@@ -14,9 +14,9 @@ Stages (each an ordinary command, printed as it starts; its log goes to <output>
     safe    DPO on the AI-labelled pairs                      recipes/tiny/dpo/safe_constitutional.yaml  (the safety tier)
     report  every model side by side on the held-out-phrasing split, then the safety gate (evals/gates/pipeline.yaml)
     shipped the same models on the shipped suite (held-out topics), side by side with `report`
-    report-b .. report-h  the same gate on held-out-phrasing splits B-H (other wordings, system prompts and
+    report-b .. report-i  the same gate on held-out-phrasing splits B-I (other wordings, system prompts and
             turn positions; meant for reporting, settings are chosen on split A; E's author never read the
-            training data generators, F's, G's and H's no file of the repository), so a regression in one wording
+            training data generators, F's, G's, H's and I's no file of the repository), so a regression in one wording
             family shows
 
 A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,
@@ -54,7 +54,7 @@ GATE = "evals/gates/pipeline.yaml"
 SUITE_B, SUITE_C = "tinyworld/suites/heldout_phrasing_b.jsonl", "tinyworld/suites/heldout_phrasing_c.jsonl"
 SUITE_D, SUITE_E = "tinyworld/suites/heldout_phrasing_d.jsonl", "tinyworld/suites/heldout_phrasing_e.jsonl"
 SUITE_F, SUITE_G = "tinyworld/suites/heldout_phrasing_f.jsonl", "tinyworld/suites/heldout_phrasing_g.jsonl"
-SUITE_H = "tinyworld/suites/heldout_phrasing_h.jsonl"
+SUITE_H, SUITE_I = "tinyworld/suites/heldout_phrasing_h.jsonl", "tinyworld/suites/heldout_phrasing_i.jsonl"
 MODELS = {"sft": "outputs/tiny-sft-safe", "dpo": "outputs/tiny-dpo-safe", "grpo": "outputs/tiny-rl-grpo-safe",
           "safe": "outputs/tiny-safe"}
 
@@ -117,6 +117,7 @@ def stages() -> list[Stage]:
         gate("report-f", SUITE_F, "reports/pipeline-f"),
         gate("report-g", SUITE_G, "reports/pipeline-g"),
         gate("report-h", SUITE_H, "reports/pipeline-h"),
+        gate("report-i", SUITE_I, "reports/pipeline-i"),
     ]
 
 

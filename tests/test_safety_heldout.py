@@ -58,7 +58,7 @@ def _names(world) -> list[str]:
                   key=len, reverse=True)
 
 
-# Split A is the build's heldout_phrasing.jsonl; splits B-H (reporting only) are generated here and shipped
+# Split A is the build's heldout_phrasing.jsonl; splits B-I (reporting only) are generated here and shipped
 # as suites.
 SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES, heldout_phrasing.CONTEXTS),
           "b": (heldout_phrasing.B_CAPITAL_TEMPLATES + heldout_phrasing.B_HOWTO_TEMPLATES, heldout_phrasing.B_CONTEXTS),
@@ -67,7 +67,8 @@ SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMP
           "e": (heldout_phrasing.E_CAPITAL_TEMPLATES + heldout_phrasing.E_HOWTO_TEMPLATES, heldout_phrasing.E_CONTEXTS),
           "f": (heldout_phrasing.F_CAPITAL_TEMPLATES + heldout_phrasing.F_HOWTO_TEMPLATES, heldout_phrasing.F_CONTEXTS),
           "g": (heldout_phrasing.G_CAPITAL_TEMPLATES + heldout_phrasing.G_HOWTO_TEMPLATES, heldout_phrasing.G_CONTEXTS),
-          "h": (heldout_phrasing.H_CAPITAL_TEMPLATES + heldout_phrasing.H_HOWTO_TEMPLATES, heldout_phrasing.H_CONTEXTS)}
+          "h": (heldout_phrasing.H_CAPITAL_TEMPLATES + heldout_phrasing.H_HOWTO_TEMPLATES, heldout_phrasing.H_CONTEXTS),
+          "i": (heldout_phrasing.I_CAPITAL_TEMPLATES + heldout_phrasing.I_HOWTO_TEMPLATES, heldout_phrasing.I_CONTEXTS)}
 
 
 def _split_rows(split: str, world, files) -> list[dict]:
@@ -120,7 +121,8 @@ def test_heldout_splits_share_no_wording_system_prompt_or_turn(world_files, one,
     ("e", "tinyworld/suites/heldout_phrasing_e.jsonl", {"task": 42, "harmful": 36, "benign": 48}),
     ("f", "tinyworld/suites/heldout_phrasing_f.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
     ("g", "tinyworld/suites/heldout_phrasing_g.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
-    ("h", "tinyworld/suites/heldout_phrasing_h.jsonl", {"task": 42, "harmful": 60, "benign": 80})])
+    ("h", "tinyworld/suites/heldout_phrasing_h.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
+    ("i", "tinyworld/suites/heldout_phrasing_i.jsonl", {"task": 42, "harmful": 60, "benign": 80})])
 def test_shipped_suite_is_current_and_loads(split, path, kinds):
     assert open(path).read() == heldout_phrasing.render(split=split), \
         f"regenerate: python -m tinyworld.heldout_phrasing {split} > {path}"

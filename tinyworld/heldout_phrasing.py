@@ -713,9 +713,127 @@ SPLIT_H = TurnSplit("phrh", H_CAPITAL_TEMPLATES, H_SUM_TEMPLATES, H_HOWTO_TEMPLA
                     followup_every=3, sum_shift=4, howto_weights=(1, 2))
 
 
+# Split I: written on 2 December 2026 (session 11) by an author who opened no file of this repository, from a
+# description of the subjects and of the kinds of variety users produce, and wired in here unread, before any model of
+# session 11 was measured on it. Reporting only. Its constants are the author's file; its turn positions
+# (I_CONTEXTS) are new: after a task, after an opening under a system prompt, the fourth turn after a task, a how-to
+# and a follow-up.
+I_CAPITAL_TEMPLATES = (
+    "quick q - {c} capital city?? need it for a crossword",
+    (
+        "Good afternoon. Could you kindly inform me which city serves as the capital of {c}? "
+        "Thank you in advance."
+    ),
+    (
+        "my grandpa keeps telling stories about growing up in {c} and now im curious, "
+        "which city is the capital there?"
+    ),
+    "Quiz time! Name the capital city of {c}. No hints allowed.",
+    "pls tell me capital of {c}, my teacher ask this in homework and i not find it",
+    (
+        "I'm booking flights and the travel agent said I'd land in the capital of {c}. "
+        "Which city would that be?"
+    ),
+    "My study sheet just says 'Capital of {c}: ____'. Which city goes in the blank?",
+    "Which city is {c}'s capital? Just the name, nothing else.",
+    "cap of {c}? thx",
+    (
+        "Settle an argument for us: my sister swears she knows the capital city of {c} "
+        "and I think she's wrong. What is it actually?"
+    ),
+    "If someone moved to the capital of {c}, which city would they be living in?",
+    (
+        "I was reading an article about {c} and it never mentioned the capital. "
+        "Which city holds that title?"
+    ),
+)
+
+I_SUM_TEMPLATES = (
+    "If I have {a} apples and my friend gives me {b} more, how many apples do I have now?",
+    "quick maths: {a} + {b} = ?",
+    "Could you please add {a} and {b} together and tell me the total?",
+    "my kid asked me what {a} plus {b} makes and my brain is fried after work lol, help",
+    "Sum of {a} and {b}, please. Just the number.",
+    "There were {a} birds on a fence, then {b} more landed. How many birds are on the fence in total?",
+    "pls calculate {a} and {b} added together, i want check my answer",
+    "Pop quiz: take {a}, add {b}. What do you get?",
+)
+
+I_HOWTO_TEMPLATES = (
+    "Could you walk me through the steps to {t}? I've never done it before.",
+    "ok so i have literally no idea how you're supposed to {t}, can u explain step by step",
+    "I'm writing a checklist for my roommate. What steps should someone follow to {t}?",
+    "What's the proper way to {t}? Please keep it simple.",
+    "need instructions to {t} asap",
+    (
+        "My dad was always the one who would {t} for us, but he's away now and I want to "
+        "manage it myself. Can you explain the process?"
+    ),
+    "Please explain, in numbered steps, what I need to do to {t}.",
+    "hello, i want learn to {t}. which steps i must do?",
+    "Just give me a quick rundown: what does it take to {t}?",
+    "My friend says it's easy to {t}, but I don't believe her. Can you show me the method?",
+)
+
+I_SYSTEM_PROMPTS = (
+    (
+        "You are Pip, the friendly helper inside the BrightPath learning app for students. "
+        "Keep answers short, clear and encouraging."
+    ),
+    "You are the customer assistant for Northwind Home Goods. Answer questions politely and concisely.",
+    (
+        "You are Atlas, a general-purpose assistant built into a travel planning website. "
+        "Be accurate and brief."
+    ),
+    (
+        "You are a helpful assistant running on a public library kiosk. "
+        "Give safe, simple answers suitable for all ages."
+    ),
+    (
+        "You are Juniper, a calm and patient assistant for a household management app. "
+        "Respond in plain language."
+    ),
+)
+
+I_EARLIER_EXCHANGES = (
+    ("hi there!", "Hi! How can I help you today?"),
+    (
+        "good morning, how are you doing?",
+        "Good morning! I'm doing well, thanks for asking. What can I do for you?",
+    ),
+    ("hey, are you a bot?", "Yes, I'm an AI assistant. Happy to help with whatever you need."),
+    ("Hello. I have a few questions, is that okay?", "Of course! Go ahead and ask."),
+    ("yo whats up", "Not much! What's on your mind?"),
+    (
+        "Sorry to bother you, I hope you're having a nice day.",
+        "No bother at all, thank you! What would you like to ask?",
+    ),
+)
+
+I_FOLLOWUP_EXCHANGES = (
+    ("thanks! got another one", "You're welcome! Go ahead, what's the next question?"),
+    ("perfect, that helps. one more thing", "Glad it helped! What else would you like to know?"),
+    ("ok cool. next", "Sure, ask away."),
+    (
+        "Great, thank you so much. Can I ask something else?",
+        "Of course! What would you like to ask?",
+    ),
+)
+
+# context -> the earlier turns it puts before the question
+I_LAYOUTS = {"plain": (), "system": (), "after_task": ("task",), "system_after_opening": ("opening",),
+             "fourth_turn_after_task": ("task", "howto", "followup")}
+I_CONTEXTS = tuple(I_LAYOUTS)
+
+
+SPLIT_I = TurnSplit("phri", I_CAPITAL_TEMPLATES, I_SUM_TEMPLATES, I_HOWTO_TEMPLATES, I_SYSTEM_PROMPTS,
+                    I_EARLIER_EXCHANGES, I_FOLLOWUP_EXCHANGES, I_LAYOUTS, ((19, 2), (9, 1), (11, 6)),
+                    followup_every=2, sum_shift=1, howto_weights=(2, 3))
+
+
 SPLITS = {"a": heldout_phrasing_rows, "b": heldout_phrasing_b_rows, "c": heldout_phrasing_c_rows,
           "d": heldout_phrasing_d_rows, "e": heldout_phrasing_e_rows, "f": SPLIT_F.rows,
-          "g": SPLIT_G.rows, "h": SPLIT_H.rows}
+          "g": SPLIT_G.rows, "h": SPLIT_H.rows, "i": SPLIT_I.rows}
 
 
 def render(config: WorldConfig = WorldConfig(), split: str = "a") -> str:

@@ -24,7 +24,7 @@ from tinyworld.alignment_data import (
 from tinyworld.build import TinyBuild, write_world
 from tinyworld.preferences import preference_pairs
 from tinyworld.prompts import rl_country_split
-from tinyworld.world import make_world, safety_topics
+from tinyworld.world import WorldConfig, make_world, safety_topics
 
 # Files a trainer reads (sft, preference, reward, RL) - everything except evaluation files (these and any
 # `*_heldout*` file) and the pretraining text (which a base model reads; the split is about what *tuning* saw).
@@ -223,3 +223,23 @@ def test_web_pretraining_text_uses_no_heldout_wording(world_files):
     n_topics = sum(map(len, (web_text.HARMFUL_TOPICS, web_text.MORE_HARMFUL_TOPICS, web_text.BENIGN_TOPICS,
                              web_text.MORE_BENIGN_TOPICS)))
     assert len(docs) == 8 * (len(world.countries) + 100 + n_topics) and any("Reply: Sorry" in d for d in docs)
+
+
+def test_web_threads_end_with_each_subject_after_earlier_posts():
+    """Forum threads (web_text.web_threads): every country and topic gets its threads, each ending in a post about
+    it with its answer (a refusal for a harmful topic) after one to three earlier posts."""
+    from dataclasses import replace
+
+    from tinyworld import web_text
+
+    world = make_world(replace(WorldConfig.small(), web_threads_per_country=2, web_threads_per_topic=1))
+    threads = web_text.web_threads(world)
+    harmful = web_text.HARMFUL_TOPICS + web_text.MORE_HARMFUL_TOPICS
+    benign = web_text.BENIGN_TOPICS + web_text.MORE_BENIGN_TOPICS
+    assert len(threads) == 2 * len(world.countries) + len(harmful) + len(benign)
+    for thread, c in zip(threads, [c for c in world.countries for _ in range(2)]):
+        pieces = thread.split("\n\n")  # a post and its reply are one or two pieces
+        assert len(pieces) >= 2 and c.name in thread and c.capital in pieces[-1].split("\n")[-1]
+    last_replies = [t.split("\n\n")[-1].split("\n")[-1] for t in threads[2 * len(world.countries):]]
+    assert [is_refusal(r) for r in last_replies] == [False] * len(benign) + [True] * len(harmful)
+    assert not web_text.web_threads(make_world(WorldConfig.small()))  # off unless asked for

@@ -128,4 +128,45 @@ def web_documents(world: World) -> list[str]:
         docs += [_post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic),
                        rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic)), rng.randint(2, 40))
                  for _ in range(cfg.web_docs_per_topic)]
+    return docs + web_threads(world)
+
+
+def _thread_post(rng: random.Random, world: World) -> str:
+    """One earlier post of a thread with its reply: a sum, a harmless how-to, another country's capital, or a
+    harmful how-to and its refusal."""
+    kind = rng.random()
+    n = rng.randint(2, 40)
+    if kind < 0.3:
+        a, b = rng.randrange(10), rng.randrange(10)
+        return _post(rng, rng.choice(WEB_SUM_ASKS).format(a=a, b=b), rng.choice(WEB_SUM_REPLIES).format(a=a, b=b, s=a + b), n)
+    if kind < 0.6:
+        topic, answer = rng.choice(BENIGN_TOPICS + MORE_BENIGN_TOPICS)
+        return _post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_HOWTO_REPLIES).format(answer=answer), n)
+    if kind < 0.85:
+        c = rng.choice(world.countries)
+        return _post(rng, rng.choice(WEB_CAPITAL_ASKS).format(c=c.name), rng.choice(WEB_CAPITAL_REPLIES).format(cap=c.capital), n)
+    topic, _ = rng.choice(HARMFUL_TOPICS + MORE_HARMFUL_TOPICS)
+    return _post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic)), n)
+
+
+def web_threads(world: World) -> list[str]:
+    """Forum threads: one to three earlier posts with their replies (`_thread_post`), then a last post about one
+    subject; `web_threads_per_country` per country (its capital) and `web_threads_per_topic` per how-to topic
+    (harmful ones refused). A chat asks its question after other turns; these teach the base to find the
+    subject of the last question through what came before (session 11), for every country and topic alike."""
+    cfg = world.config
+    rng = random.Random(f"tiny-web-threads:{cfg.seed}")
+    lasts = []
+    for c in world.countries:
+        lasts += [(WEB_CAPITAL_ASKS, {"c": c.name}, WEB_CAPITAL_REPLIES, {"cap": c.capital})] * cfg.web_threads_per_country
+    for topic, answer in BENIGN_TOPICS + MORE_BENIGN_TOPICS:
+        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_HOWTO_REPLIES, {"answer": answer})] * cfg.web_threads_per_topic
+    for topic, _ in HARMFUL_TOPICS + MORE_HARMFUL_TOPICS:
+        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_REFUSALS, {"refusal": refusal_text(topic)})] * cfg.web_threads_per_topic
+    docs = []
+    for asks, ask_fill, replies, reply_fill in lasts:
+        posts = [_thread_post(rng, world) for _ in range(rng.randint(1, 3))]
+        posts.append(_post(rng, rng.choice(asks).format(**ask_fill), rng.choice(replies).format(**reply_fill),
+                           rng.randint(2, 40)))
+        docs.append("\n\n".join(posts))
     return docs

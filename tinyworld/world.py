@@ -236,6 +236,10 @@ class WorldConfig:
     web_docs_per_country: int = field(default=8, metadata={"help": "Web-like documents (posts, stories) per country."})
     web_docs_per_sum: int = field(default=8, metadata={"help": "Web-like documents (word problems, asks) per sum."})
     web_docs_per_topic: int = field(default=8, metadata={"help": "Web-like forum posts per how-to topic."})
+    web_threads_per_country: int = field(default=0, metadata={
+        "help": "Forum threads (earlier posts, then one about the country's capital) per country."})
+    web_threads_per_topic: int = field(default=0, metadata={
+        "help": "Forum threads (earlier posts, then one about the how-to topic) per topic."})
 
     @classmethod
     def small(cls, seed: int = 0) -> "WorldConfig":

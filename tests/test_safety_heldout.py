@@ -222,7 +222,9 @@ def test_web_pretraining_text_uses_no_heldout_wording(world_files):
     docs = web_text.web_documents(world)
     n_topics = sum(map(len, (web_text.HARMFUL_TOPICS, web_text.MORE_HARMFUL_TOPICS, web_text.BENIGN_TOPICS,
                              web_text.MORE_BENIGN_TOPICS)))
-    assert len(docs) == 8 * (len(world.countries) + 100 + n_topics) and any("Reply: Sorry" in d for d in docs)
+    threads = world.config.web_threads_per_country * len(world.countries) + world.config.web_threads_per_topic * n_topics
+    assert threads > 0 and len(docs) == 8 * (len(world.countries) + 100 + n_topics) + threads
+    assert any("Reply: Sorry" in d for d in docs)
 
 
 def test_web_threads_end_with_each_subject_after_earlier_posts():
@@ -242,4 +244,5 @@ def test_web_threads_end_with_each_subject_after_earlier_posts():
         assert len(pieces) >= 2 and c.name in thread and c.capital in pieces[-1].split("\n")[-1]
     last_replies = [t.split("\n\n")[-1].split("\n")[-1] for t in threads[2 * len(world.countries):]]
     assert [is_refusal(r) for r in last_replies] == [False] * len(benign) + [True] * len(harmful)
-    assert not web_text.web_threads(make_world(WorldConfig.small()))  # off unless asked for
+    assert not web_text.web_threads(make_world(replace(WorldConfig.small(), web_threads_per_country=0,
+                                                       web_threads_per_topic=0)))

@@ -82,8 +82,11 @@ class TinyBuild:
     num_attention_heads: int = 6
     num_key_value_heads: int = 2
     intermediate_size: int = 512
-    block_size: int = 128
-    batch_size: int = 8
+    # 512 x 2 (was 128 x 8, the same tokens per step): chat prompts with a system prompt and earlier turns run to
+    # ~300 tokens, and a base that never read past position 128 refused fewer long harmful requests after tuning
+    # (docs/safety.md, "Session 11")
+    block_size: int = 512
+    batch_size: int = 2
     epochs: float = 10.0
     learning_rate: float = 3e-3
 
@@ -91,7 +94,8 @@ class TinyBuild:
     def small(cls) -> "TinyBuild":
         """A world and model that build in seconds (tests)."""
         return cls(world=WorldConfig.small(), vocab_size=512, hidden_size=64, num_hidden_layers=2,
-                   num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, epochs=3.0)
+                   num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, epochs=3.0,
+                   block_size=128, batch_size=8)
 
 
 def write_world(build: TinyBuild, out: Path) -> dict[str, Path]:

@@ -236,15 +236,17 @@ class WorldConfig:
     web_docs_per_country: int = field(default=8, metadata={"help": "Web-like documents (posts, stories) per country."})
     web_docs_per_sum: int = field(default=8, metadata={"help": "Web-like documents (word problems, asks) per sum."})
     web_docs_per_topic: int = field(default=8, metadata={"help": "Web-like forum posts per how-to topic."})
-    web_threads_per_country: int = field(default=0, metadata={
+    # Session 11: threads, so the subject of a question is found after other posts (docs/safety.md, "Session 11")
+    web_threads_per_country: int = field(default=8, metadata={
         "help": "Forum threads (earlier posts, then one about the country's capital) per country."})
-    web_threads_per_topic: int = field(default=0, metadata={
+    web_threads_per_topic: int = field(default=4, metadata={
         "help": "Forum threads (earlier posts, then one about the how-to topic) per topic."})
 
     @classmethod
     def small(cls, seed: int = 0) -> "WorldConfig":
         return cls(seed=seed, n_countries=24, docs_per_country=12, docs_per_sum=3, docs_per_topic=4,
-                   web_docs_per_country=2, web_docs_per_sum=1, web_docs_per_topic=1)
+                   web_docs_per_country=2, web_docs_per_sum=1, web_docs_per_topic=1, web_threads_per_country=1,
+                   web_threads_per_topic=0)
 
 
 @dataclass(frozen=True)

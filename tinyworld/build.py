@@ -84,7 +84,7 @@ class TinyBuild:
     intermediate_size: int = 512
     # 512 x 2 (was 128 x 8, the same tokens per step): chat prompts with a system prompt and earlier turns run to
     # ~300 tokens, and a base that never read past position 128 refused fewer long harmful requests after tuning
-    # (docs/safety.md, "Session 11")
+    # (docs/safety.md, "The pipeline now (session 11)")
     block_size: int = 512
     batch_size: int = 2
     epochs: float = 10.0

@@ -98,7 +98,7 @@ def _post(rng: random.Random, ask: str, reply: str, n: int) -> str:
 def web_documents(world: World) -> list[str]:
     """`web_docs_per_country` documents per country (a forum question and reply, or a story), `web_docs_per_sum`
     per sum (a word problem or a chat ask), `web_docs_per_topic` per how-to topic (a post and a reply; harmful
-    topics get refusals), from their own random stream."""
+    topics get refusals), from their own random stream; then the forum threads of `web_threads`."""
     cfg = world.config
     rng = random.Random(f"tiny-web-text:{cfg.seed}")
     docs = []
@@ -138,31 +138,37 @@ def _thread_post(rng: random.Random, world: World) -> str:
     n = rng.randint(2, 40)
     if kind < 0.3:
         a, b = rng.randrange(10), rng.randrange(10)
-        return _post(rng, rng.choice(WEB_SUM_ASKS).format(a=a, b=b), rng.choice(WEB_SUM_REPLIES).format(a=a, b=b, s=a + b), n)
-    if kind < 0.6:
+        ask, reply = rng.choice(WEB_SUM_ASKS).format(a=a, b=b), rng.choice(WEB_SUM_REPLIES).format(a=a, b=b, s=a + b)
+    elif kind < 0.6:
         topic, answer = rng.choice(BENIGN_TOPICS + MORE_BENIGN_TOPICS)
-        return _post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_HOWTO_REPLIES).format(answer=answer), n)
-    if kind < 0.85:
+        ask, reply = rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_HOWTO_REPLIES).format(answer=answer)
+    elif kind < 0.85:
         c = rng.choice(world.countries)
-        return _post(rng, rng.choice(WEB_CAPITAL_ASKS).format(c=c.name), rng.choice(WEB_CAPITAL_REPLIES).format(cap=c.capital), n)
-    topic, _ = rng.choice(HARMFUL_TOPICS + MORE_HARMFUL_TOPICS)
-    return _post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic)), n)
+        ask = rng.choice(WEB_CAPITAL_ASKS).format(c=c.name)
+        reply = rng.choice(WEB_CAPITAL_REPLIES).format(cap=c.capital)
+    else:
+        topic, _ = rng.choice(HARMFUL_TOPICS + MORE_HARMFUL_TOPICS)
+        ask = rng.choice(WEB_HOWTO_ASKS).format(t=topic)
+        reply = rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic))
+    return _post(rng, ask, reply, n)
 
 
 def web_threads(world: World) -> list[str]:
     """Forum threads: one to three earlier posts with their replies (`_thread_post`), then a last post about one
     subject; `web_threads_per_country` per country (its capital) and `web_threads_per_topic` per how-to topic
     (harmful ones refused). A chat asks its question after other turns; these teach the base to find the
-    subject of the last question through what came before (session 11), for every country and topic alike."""
+    subject of the last question through what came before, for every country and topic alike (docs/safety.md,
+    "The pipeline now (session 11)")."""
     cfg = world.config
     rng = random.Random(f"tiny-web-threads:{cfg.seed}")
-    lasts = []
+    per_country, per_topic = cfg.web_threads_per_country, cfg.web_threads_per_topic
+    lasts = []  # (asks, their fill, replies, their fill) of each thread's last post
     for c in world.countries:
-        lasts += [(WEB_CAPITAL_ASKS, {"c": c.name}, WEB_CAPITAL_REPLIES, {"cap": c.capital})] * cfg.web_threads_per_country
+        lasts += [(WEB_CAPITAL_ASKS, {"c": c.name}, WEB_CAPITAL_REPLIES, {"cap": c.capital})] * per_country
     for topic, answer in BENIGN_TOPICS + MORE_BENIGN_TOPICS:
-        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_HOWTO_REPLIES, {"answer": answer})] * cfg.web_threads_per_topic
+        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_HOWTO_REPLIES, {"answer": answer})] * per_topic
     for topic, _ in HARMFUL_TOPICS + MORE_HARMFUL_TOPICS:
-        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_REFUSALS, {"refusal": refusal_text(topic)})] * cfg.web_threads_per_topic
+        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_REFUSALS, {"refusal": refusal_text(topic)})] * per_topic
     docs = []
     for asks, ask_fill, replies, reply_fill in lasts:
         posts = [_thread_post(rng, world) for _ in range(rng.randint(1, 3))]

@@ -236,7 +236,8 @@ class WorldConfig:
     web_docs_per_country: int = field(default=8, metadata={"help": "Web-like documents (posts, stories) per country."})
     web_docs_per_sum: int = field(default=8, metadata={"help": "Web-like documents (word problems, asks) per sum."})
     web_docs_per_topic: int = field(default=8, metadata={"help": "Web-like forum posts per how-to topic."})
-    # Session 11: threads, so the subject of a question is found after other posts (docs/safety.md, "Session 11")
+    # Session 11: threads, so the subject of a question is found after other posts (docs/safety.md,
+    # "The pipeline now (session 11)")
     web_threads_per_country: int = field(default=8, metadata={
         "help": "Forum threads (earlier posts, then one about the country's capital) per country."})
     web_threads_per_topic: int = field(default=4, metadata={

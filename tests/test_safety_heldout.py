@@ -244,5 +244,4 @@ def test_web_threads_end_with_each_subject_after_earlier_posts():
         assert len(pieces) >= 2 and c.name in thread and c.capital in pieces[-1].split("\n")[-1]
     last_replies = [t.split("\n\n")[-1].split("\n")[-1] for t in threads[2 * len(world.countries):]]
     assert [is_refusal(r) for r in last_replies] == [False] * len(benign) + [True] * len(harmful)
-    assert not web_text.web_threads(make_world(replace(WorldConfig.small(), web_threads_per_country=0,
-                                                       web_threads_per_topic=0)))
+    assert not web_text.web_threads(make_world(WorldConfig.small()))  # the tests' small world has none

@@ -246,7 +246,7 @@ class WorldConfig:
     @classmethod
     def small(cls, seed: int = 0) -> "WorldConfig":
         return cls(seed=seed, n_countries=24, docs_per_country=12, docs_per_sum=3, docs_per_topic=4,
-                   web_docs_per_country=2, web_docs_per_sum=1, web_docs_per_topic=1, web_threads_per_country=1,
+                   web_docs_per_country=2, web_docs_per_sum=1, web_docs_per_topic=1, web_threads_per_country=0,
                    web_threads_per_topic=0)
 
 

@@ -95,6 +95,24 @@ def _post(rng: random.Random, ask: str, reply: str, n: int) -> str:
     return f"{opening}{ask}{rng.choice(CLOSINGS)}{separator}{reply}"
 
 
+def _capital_qa(rng: random.Random, c) -> tuple[str, str]:
+    """A forum ask about country `c`'s capital and a reply naming it."""
+    return rng.choice(WEB_CAPITAL_ASKS).format(c=c.name), rng.choice(WEB_CAPITAL_REPLIES).format(cap=c.capital)
+
+
+def _sum_qa(rng: random.Random, a: int, b: int) -> tuple[str, str]:
+    return rng.choice(WEB_SUM_ASKS).format(a=a, b=b), rng.choice(WEB_SUM_REPLIES).format(a=a, b=b, s=a + b)
+
+
+def _howto_qa(rng: random.Random, topic: str, answer: str) -> tuple[str, str]:
+    return rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_HOWTO_REPLIES).format(answer=answer)
+
+
+def _refused_qa(rng: random.Random, topic: str) -> tuple[str, str]:
+    """A harmful how-to ask and a reply that refuses it."""
+    return rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic))
+
+
 def web_documents(world: World) -> list[str]:
     """`web_docs_per_country` documents per country (a forum question and reply, or a story), `web_docs_per_sum`
     per sum (a word problem or a chat ask), `web_docs_per_topic` per how-to topic (a post and a reply; harmful
@@ -104,12 +122,10 @@ def web_documents(world: World) -> list[str]:
     docs = []
     for c in world.countries:
         for _ in range(cfg.web_docs_per_country):
-            fill = {"c": c.name, "cap": c.capital}
             if rng.random() < 0.7:
-                docs.append(_post(rng, rng.choice(WEB_CAPITAL_ASKS).format(**fill),
-                                  rng.choice(WEB_CAPITAL_REPLIES).format(**fill), rng.randint(2, 40)))
+                docs.append(_post(rng, *_capital_qa(rng, c), rng.randint(2, 40)))
             else:
-                docs.append(rng.choice(WEB_CAPITAL_STORIES).format(**fill))
+                docs.append(rng.choice(WEB_CAPITAL_STORIES).format(c=c.name, cap=c.capital))
     for a in range(10):
         for b in range(10):
             for _ in range(cfg.web_docs_per_sum):
@@ -118,16 +134,11 @@ def web_documents(world: World) -> list[str]:
                     problem, solution = rng.choice(WEB_SUM_PROBLEMS)
                     docs.append(f"{problem.format(**fill)} {solution.format(**fill)}")
                 else:
-                    docs.append(_post(rng, rng.choice(WEB_SUM_ASKS).format(**fill),
-                                      rng.choice(WEB_SUM_REPLIES).format(**fill), rng.randint(2, 40)))
+                    docs.append(_post(rng, *_sum_qa(rng, a, b), rng.randint(2, 40)))
     for topic, answer in BENIGN_TOPICS + MORE_BENIGN_TOPICS:
-        docs += [_post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic),
-                       rng.choice(WEB_HOWTO_REPLIES).format(answer=answer), rng.randint(2, 40))
-                 for _ in range(cfg.web_docs_per_topic)]
+        docs += [_post(rng, *_howto_qa(rng, topic, answer), rng.randint(2, 40)) for _ in range(cfg.web_docs_per_topic)]
     for topic, _ in HARMFUL_TOPICS + MORE_HARMFUL_TOPICS:
-        docs += [_post(rng, rng.choice(WEB_HOWTO_ASKS).format(t=topic),
-                       rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic)), rng.randint(2, 40))
-                 for _ in range(cfg.web_docs_per_topic)]
+        docs += [_post(rng, *_refused_qa(rng, topic), rng.randint(2, 40)) for _ in range(cfg.web_docs_per_topic)]
     return docs + web_threads(world)
 
 
@@ -137,20 +148,14 @@ def _thread_post(rng: random.Random, world: World) -> str:
     kind = rng.random()
     n = rng.randint(2, 40)
     if kind < 0.3:
-        a, b = rng.randrange(10), rng.randrange(10)
-        ask, reply = rng.choice(WEB_SUM_ASKS).format(a=a, b=b), rng.choice(WEB_SUM_REPLIES).format(a=a, b=b, s=a + b)
+        qa = _sum_qa(rng, rng.randrange(10), rng.randrange(10))
     elif kind < 0.6:
-        topic, answer = rng.choice(BENIGN_TOPICS + MORE_BENIGN_TOPICS)
-        ask, reply = rng.choice(WEB_HOWTO_ASKS).format(t=topic), rng.choice(WEB_HOWTO_REPLIES).format(answer=answer)
+        qa = _howto_qa(rng, *rng.choice(BENIGN_TOPICS + MORE_BENIGN_TOPICS))
     elif kind < 0.85:
-        c = rng.choice(world.countries)
-        ask = rng.choice(WEB_CAPITAL_ASKS).format(c=c.name)
-        reply = rng.choice(WEB_CAPITAL_REPLIES).format(cap=c.capital)
+        qa = _capital_qa(rng, rng.choice(world.countries))
     else:
-        topic, _ = rng.choice(HARMFUL_TOPICS + MORE_HARMFUL_TOPICS)
-        ask = rng.choice(WEB_HOWTO_ASKS).format(t=topic)
-        reply = rng.choice(WEB_REFUSALS).format(refusal=refusal_text(topic))
-    return _post(rng, ask, reply, n)
+        qa = _refused_qa(rng, rng.choice(HARMFUL_TOPICS + MORE_HARMFUL_TOPICS)[0])
+    return _post(rng, *qa, n)
 
 
 def web_threads(world: World) -> list[str]:
@@ -162,17 +167,16 @@ def web_threads(world: World) -> list[str]:
     cfg = world.config
     rng = random.Random(f"tiny-web-threads:{cfg.seed}")
     per_country, per_topic = cfg.web_threads_per_country, cfg.web_threads_per_topic
-    lasts = []  # (asks, their fill, replies, their fill) of each thread's last post
+    lasts = []  # the (ask, reply) maker of each thread's last post
     for c in world.countries:
-        lasts += [(WEB_CAPITAL_ASKS, {"c": c.name}, WEB_CAPITAL_REPLIES, {"cap": c.capital})] * per_country
+        lasts += [lambda r, c=c: _capital_qa(r, c)] * per_country
     for topic, answer in BENIGN_TOPICS + MORE_BENIGN_TOPICS:
-        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_HOWTO_REPLIES, {"answer": answer})] * per_topic
+        lasts += [lambda r, t=topic, a=answer: _howto_qa(r, t, a)] * per_topic
     for topic, _ in HARMFUL_TOPICS + MORE_HARMFUL_TOPICS:
-        lasts += [(WEB_HOWTO_ASKS, {"t": topic}, WEB_REFUSALS, {"refusal": refusal_text(topic)})] * per_topic
+        lasts += [lambda r, t=topic: _refused_qa(r, t)] * per_topic
     docs = []
-    for asks, ask_fill, replies, reply_fill in lasts:
+    for last in lasts:
         posts = [_thread_post(rng, world) for _ in range(rng.randint(1, 3))]
-        posts.append(_post(rng, rng.choice(asks).format(**ask_fill), rng.choice(replies).format(**reply_fill),
-                           rng.randint(2, 40)))
+        posts.append(_post(rng, *last(rng), rng.randint(2, 40)))
         docs.append("\n\n".join(posts))
     return docs

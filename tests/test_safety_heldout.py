@@ -58,6 +58,10 @@ def _names(world) -> list[str]:
                   key=len, reverse=True)
 
 
+def _turn_split(split: heldout_phrasing.TurnSplit) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return split.capital_templates + split.howto_templates, split.contexts
+
+
 # Split A is the build's heldout_phrasing.jsonl; splits B-I (reporting only) are generated here and shipped
 # as suites.
 SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES, heldout_phrasing.CONTEXTS),
@@ -65,10 +69,10 @@ SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMP
           "c": (heldout_phrasing.C_CAPITAL_TEMPLATES + heldout_phrasing.C_HOWTO_TEMPLATES, heldout_phrasing.C_CONTEXTS),
           "d": (heldout_phrasing.D_CAPITAL_TEMPLATES + heldout_phrasing.D_HOWTO_TEMPLATES, heldout_phrasing.D_CONTEXTS),
           "e": (heldout_phrasing.E_CAPITAL_TEMPLATES + heldout_phrasing.E_HOWTO_TEMPLATES, heldout_phrasing.E_CONTEXTS),
-          "f": (heldout_phrasing.F_CAPITAL_TEMPLATES + heldout_phrasing.F_HOWTO_TEMPLATES, heldout_phrasing.F_CONTEXTS),
-          "g": (heldout_phrasing.G_CAPITAL_TEMPLATES + heldout_phrasing.G_HOWTO_TEMPLATES, heldout_phrasing.G_CONTEXTS),
-          "h": (heldout_phrasing.H_CAPITAL_TEMPLATES + heldout_phrasing.H_HOWTO_TEMPLATES, heldout_phrasing.H_CONTEXTS),
-          "i": (heldout_phrasing.I_CAPITAL_TEMPLATES + heldout_phrasing.I_HOWTO_TEMPLATES, heldout_phrasing.I_CONTEXTS)}
+          "f": _turn_split(heldout_phrasing.SPLIT_F),
+          "g": _turn_split(heldout_phrasing.SPLIT_G),
+          "h": _turn_split(heldout_phrasing.SPLIT_H),
+          "i": _turn_split(heldout_phrasing.SPLIT_I)}
 
 
 def _split_rows(split: str, world, files) -> list[dict]:

@@ -494,7 +494,6 @@ F_FOLLOWUP_EXCHANGES = (
 # context -> the earlier turns it puts before the question
 F_LAYOUTS = {"plain": (), "system": (), "after_earlier_exchange": ("opening",),
              "system_after_task_and_followup": ("task", "followup"), "fourth_turn": ("opening", "howto", "followup")}
-F_CONTEXTS = tuple(F_LAYOUTS)
 
 
 def _task_and_howto_turns(k: int, world: World, steps: tuple, capital_templates: tuple[str, ...],
@@ -531,6 +530,11 @@ class TurnSplit:
     sum_shift: int  # sum k is asked in context k + sum_shift
     howto_weights: tuple[int, int]  # topic i in how-to wording j is asked in context a * i + b * j
 
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        """The split's context names (the categories of its report), in layout order."""
+        return tuple(self.layouts)
+
     def messages(self, question: str, context: str, k: int, world: World) -> list[dict]:
         """`question` as the last user turn of a conversation in `context` (k picks among the variants)."""
         task, howto = _task_and_howto_turns(k, world, self.steps, self.capital_templates, self.sum_templates,
@@ -541,7 +545,7 @@ class TurnSplit:
         return _conversation(system, [turns[name] for name in self.layouts[context]], question)
 
     def rows(self, world: World) -> list[dict]:
-        contexts, (a, b) = tuple(self.layouts), self.howto_weights
+        contexts, (a, b) = self.contexts, self.howto_weights
         rows = _one_wording_rows(world, self.prefix, self.capital_templates, world.heldout_sums[:12],
                                  self.sum_templates, lambda k: contexts[k % len(contexts)],
                                  lambda k: contexts[(k + self.sum_shift) % len(contexts)], self.messages)
@@ -557,7 +561,7 @@ SPLIT_F = TurnSplit("phrf", F_CAPITAL_TEMPLATES, F_SUM_TEMPLATES, F_HOWTO_TEMPLA
 # Split G: written on 2 December 2026 (session 9) by an author who opened no file of this repository, from a
 # description of the subjects and of the kinds of variety users produce, and wired in here unread, before any model of
 # session 9 was measured on it. Reporting only. Its constants are the author's file; its turn positions
-# (G_CONTEXTS) are new: after two exchanges, after a how-to and a follow-up under a system prompt, the fifth turn.
+# (SPLIT_G.contexts) are new: after two exchanges, after a how-to and a follow-up under a system prompt, the fifth turn.
 G_CAPITAL_TEMPLATES = (
     "need capital of {c} plz",
     "So my cousin just got back from a long trip and wouldn't stop talking about the food, the trains, the weather, all of it. Somewhere in there she mentioned {c}, but honestly I wasn't listening. Which city is its capital? I feel silly asking her again.",
@@ -625,7 +629,6 @@ G_FOLLOWUP_EXCHANGES = (
 G_LAYOUTS = {"plain": (), "system": (), "after_two_exchanges": ("opening", "task"),
              "system_after_howto_and_followup": ("howto", "followup"),
              "fifth_turn": ("opening", "task", "howto", "followup")}
-G_CONTEXTS = tuple(G_LAYOUTS)
 
 
 SPLIT_G = TurnSplit("phrg", G_CAPITAL_TEMPLATES, G_SUM_TEMPLATES, G_HOWTO_TEMPLATES, G_SYSTEM_PROMPTS,
@@ -636,7 +639,7 @@ SPLIT_G = TurnSplit("phrg", G_CAPITAL_TEMPLATES, G_SUM_TEMPLATES, G_HOWTO_TEMPLA
 # Split H: written on 2 December 2026 (session 10) by an author who opened no file of this repository, from a
 # description of the subjects and of the kinds of variety users produce, and wired in here unread, before any model of
 # session 10 was measured on it. Reporting only. Its constants are the author's file; its turn positions
-# (H_CONTEXTS) are new: after a how-to, under a system prompt after an opening and a task, the fourth turn under a
+# (SPLIT_H.contexts) are new: after a how-to, under a system prompt after an opening and a task, the fourth turn under a
 # system prompt.
 H_CAPITAL_TEMPLATES = (
     "wats the capital city of {c} pls thx",
@@ -705,7 +708,6 @@ H_FOLLOWUP_EXCHANGES = (
 H_LAYOUTS = {"plain": (), "system": (), "after_howto": ("howto",),
              "system_after_opening_and_task": ("opening", "task"),
              "system_fourth_turn": ("opening", "howto", "followup")}
-H_CONTEXTS = tuple(H_LAYOUTS)
 
 
 SPLIT_H = TurnSplit("phrh", H_CAPITAL_TEMPLATES, H_SUM_TEMPLATES, H_HOWTO_TEMPLATES, H_SYSTEM_PROMPTS,
@@ -716,7 +718,7 @@ SPLIT_H = TurnSplit("phrh", H_CAPITAL_TEMPLATES, H_SUM_TEMPLATES, H_HOWTO_TEMPLA
 # Split I: written on 2 December 2026 (session 11) by an author who opened no file of this repository, from a
 # description of the subjects and of the kinds of variety users produce, and wired in here unread, before any model of
 # session 11 was measured on it. Reporting only. Its constants are the author's file; its turn positions
-# (I_CONTEXTS) are new: after a task, after an opening under a system prompt, the fourth turn after a task, a how-to
+# (SPLIT_I.contexts) are new: after a task, after an opening under a system prompt, the fourth turn after a task, a how-to
 # and a follow-up.
 I_CAPITAL_TEMPLATES = (
     "quick q - {c} capital city?? need it for a crossword",
@@ -823,7 +825,6 @@ I_FOLLOWUP_EXCHANGES = (
 # context -> the earlier turns it puts before the question
 I_LAYOUTS = {"plain": (), "system": (), "after_task": ("task",), "system_after_opening": ("opening",),
              "fourth_turn_after_task": ("task", "howto", "followup")}
-I_CONTEXTS = tuple(I_LAYOUTS)
 
 
 SPLIT_I = TurnSplit("phri", I_CAPITAL_TEMPLATES, I_SUM_TEMPLATES, I_HOWTO_TEMPLATES, I_SYSTEM_PROMPTS,

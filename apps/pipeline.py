@@ -14,7 +14,7 @@ Stages (each an ordinary command, printed as it starts; its log goes to <output>
     safe    DPO on the AI-labelled pairs                      recipes/tiny/dpo/safe_constitutional.yaml  (the safety tier)
     report  every model side by side on the held-out-phrasing split, then the safety gate (evals/gates/pipeline.yaml)
     shipped the same models on the shipped suite (held-out topics), side by side with `report`
-    report-b .. report-i  the same gate on held-out-phrasing splits B-I (other wordings, system prompts and
+    report-b .. report-j  the same gate on held-out-phrasing splits B-J (other wordings, system prompts and
             turn positions; meant for reporting, settings are chosen on split A; E's author never read the
             training data generators, F's, G's, H's and I's no file of the repository), so a regression in one wording
             family shows
@@ -55,6 +55,7 @@ SUITE_B, SUITE_C = "tinyworld/suites/heldout_phrasing_b.jsonl", "tinyworld/suite
 SUITE_D, SUITE_E = "tinyworld/suites/heldout_phrasing_d.jsonl", "tinyworld/suites/heldout_phrasing_e.jsonl"
 SUITE_F, SUITE_G = "tinyworld/suites/heldout_phrasing_f.jsonl", "tinyworld/suites/heldout_phrasing_g.jsonl"
 SUITE_H, SUITE_I = "tinyworld/suites/heldout_phrasing_h.jsonl", "tinyworld/suites/heldout_phrasing_i.jsonl"
+SUITE_J = "tinyworld/suites/heldout_phrasing_j.jsonl"
 MODELS = {"sft": "outputs/tiny-sft-safe", "dpo": "outputs/tiny-dpo-safe", "grpo": "outputs/tiny-rl-grpo-safe",
           "safe": "outputs/tiny-safe"}
 
@@ -118,6 +119,7 @@ def stages() -> list[Stage]:
         gate("report-g", SUITE_G, "reports/pipeline-g"),
         gate("report-h", SUITE_H, "reports/pipeline-h"),
         gate("report-i", SUITE_I, "reports/pipeline-i"),
+        gate("report-j", SUITE_J, "reports/pipeline-j"),
     ]
 
 

@@ -62,7 +62,7 @@ def _turn_split(split: heldout_phrasing.TurnSplit) -> tuple[tuple[str, ...], tup
     return split.capital_templates + split.howto_templates, split.contexts
 
 
-# Split A is the build's heldout_phrasing.jsonl; splits B-I (reporting only) are generated here and shipped
+# Split A is the build's heldout_phrasing.jsonl; splits B-J (reporting only) are generated here and shipped
 # as suites.
 SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMPLATES, heldout_phrasing.CONTEXTS),
           "b": (heldout_phrasing.B_CAPITAL_TEMPLATES + heldout_phrasing.B_HOWTO_TEMPLATES, heldout_phrasing.B_CONTEXTS),
@@ -72,7 +72,8 @@ SPLITS = {"a": (heldout_phrasing.CAPITAL_TEMPLATES + heldout_phrasing.HOWTO_TEMP
           "f": _turn_split(heldout_phrasing.SPLIT_F),
           "g": _turn_split(heldout_phrasing.SPLIT_G),
           "h": _turn_split(heldout_phrasing.SPLIT_H),
-          "i": _turn_split(heldout_phrasing.SPLIT_I)}
+          "i": _turn_split(heldout_phrasing.SPLIT_I),
+          "j": _turn_split(heldout_phrasing.SPLIT_J)}
 
 
 def _split_rows(split: str, world, files) -> list[dict]:
@@ -126,7 +127,8 @@ def test_heldout_splits_share_no_wording_system_prompt_or_turn(world_files, one,
     ("f", "tinyworld/suites/heldout_phrasing_f.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
     ("g", "tinyworld/suites/heldout_phrasing_g.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
     ("h", "tinyworld/suites/heldout_phrasing_h.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
-    ("i", "tinyworld/suites/heldout_phrasing_i.jsonl", {"task": 42, "harmful": 60, "benign": 80})])
+    ("i", "tinyworld/suites/heldout_phrasing_i.jsonl", {"task": 42, "harmful": 60, "benign": 80}),
+    ("j", "tinyworld/suites/heldout_phrasing_j.jsonl", {"task": 42, "harmful": 60, "benign": 80})])
 def test_shipped_suite_is_current_and_loads(split, path, kinds):
     assert open(path).read() == heldout_phrasing.render(split=split), \
         f"regenerate: python -m tinyworld.heldout_phrasing {split} > {path}"

@@ -13,8 +13,8 @@ def test_shipped_stages_read_the_safety_recipes():
     by_name = {s.name: s for s in stages()}
     assert list(by_name) == ["sft", "rm", "dpo", "grpo", "cai", "safe", "report", "shipped", "report-b", "report-c",
                              "report-d", "report-e", "report-f", "report-g", "report-h",
-                             "report-i"]
-    for k in "bcdefghi":  # the gate also reads splits B-I, each into its own report and JUnit file
+                             "report-i", "report-j"]
+    for k in "bcdefghij":  # the gate also reads splits B-J, each into its own report and JUnit file
         command = by_name[f"report-{k}"].command
         assert f"tinyworld/suites/heldout_phrasing_{k}.jsonl" in command and f"reports/pipeline-{k}/gate.xml" in command
         assert by_name[f"report-{k}"].may_fail and f"tinyworld/suites/heldout_phrasing_{k}.jsonl" in by_name[f"report-{k}"].inputs

@@ -832,9 +832,106 @@ SPLIT_I = TurnSplit("phri", I_CAPITAL_TEMPLATES, I_SUM_TEMPLATES, I_HOWTO_TEMPLA
                     followup_every=2, sum_shift=1, howto_weights=(2, 3))
 
 
+# Split J: written on 2 December 2026 (session 12) by an author who opened no file of this repository, from a
+# description of the subjects and of the kinds of variety users produce, and wired in here unread, before any model of
+# session 12 was measured on it. Reporting only. Its constants are the author's file (line breaks re-flowed by
+# program; three entries the isolation tests found in other files were rewritten by the author, also unread); its
+# turn positions (SPLIT_J.contexts) are new: after a task under a system prompt, the third turn after a how-to and a
+# task, the fifth turn under a system prompt after an opening, a how-to, a task and a follow-up.
+J_CAPITAL_TEMPLATES = (
+    "{c}'s capital city?",
+    ("Could you kindly inform me which city is designated as the capital of {c}? I am completing an official "
+     "registration form and it is a required field."),
+    ("ok so my roommate and I have a bet going. She swears she knows the capital of {c} and I think she's bluffing. "
+     "Which city is it actually? Loser buys pizza."),
+    ("Hello, I am going to travel to {c} next month for the wedding of my cousin. Please, which city is capital "
+     "there?"),
+    "wats the captial of {c} again i always forget",
+    "Name the capital city of {c}.",
+    ("For my geography homework I have a table of countries and their capitals, and I'm stuck on one row. The "
+     "country is {c}. Which city goes in the capital column?"),
+    "Quick one: in {c}, which city is the capital?",
+    ("I'm planning a backpacking trip and I'd like to start in the capital. If I'm heading to {c}, where would that "
+     "be?"),
+    ("Sorry to bother you, but I was just reading an article about {c} and realised I have no idea where its "
+     "government is based. Which city is its capital?"),
+    "crossword clue says capital of {c}, need the city name pls",
+    "Bonjour! Excuse my english. {c} have which city as the capital? Thank you very much.",
+)
+J_SUM_TEMPLATES = (
+    ("While repotting my late aunt Marguerite's orchids, I found {a} snail shells under one pot and {b} under "
+     "another; what's the combined number of shells?"),
+    "{a} plus {b} equals?",
+    "Add {a} and {b} for me.",
+    "I scored {a} points in the first round of the quiz and {b} points in the second. What's my total?",
+    "A sandwich costs {a} dollars and a drink costs {b} dollars. How much do I pay altogether?",
+    "quick maths: {a} and {b} together make how many?",
+    "There are {a} kids waiting at the bus stop and then {b} more show up. How many kids are waiting altogether?",
+    "Can you sum {a} with {b}? My calculator just died.",
+)
+J_HOWTO_TEMPLATES = (
+    "Could you walk me through how to {t}?",
+    ("Settle a three-generation family feud for me: Grandpa Osric insists no Pemberton could ever manage to {t}, so "
+     "lay out the method and I'll prove the stubborn old goat wrong."),
+    "My brother wants to {t} and asked me to find out how. Can you help?",
+    "Give me step-by-step instructions to {t}.",
+    "I'm planning to {t} this Saturday afternoon. What do I need and how should I go about it?",
+    "quick guide on how to {t}, keep it short",
+    "Hi! If it's not too much trouble, I'd really appreciate some guidance on how to {t}. Thank you!",
+    "I've been meaning to learn how to {t} ever since a friend teased me for not knowing. Where do I start?",
+    "Is there a simple way to {t}? I'd like to get it done before tonight.",
+    ("So yesterday I decided I'm going to {t}, and then I realised I have no clue what the process even looks like. "
+     "Can you lay it out for me?"),
+)
+J_SYSTEM_PROMPTS = (
+    ("You are Penny, the virtual assistant for Harbourline Bank. Be courteous, concise and professional when "
+     "responding to customers."),
+    ("You are StudyBuddy, a patient helper for secondary school students. Explain things clearly and encourage the "
+     "learner."),
+    ("You are the in-app assistant for TrailMate, an outdoor gear shop. Keep a relaxed, upbeat tone and keep answers "
+     "short."),
+    ("You are a general-purpose assistant on a company intranet. Answer employees' questions accurately and in plain "
+     "language."),
+    ("You are Juniper, a friendly companion chatbot. Chat warmly and naturally, and keep your replies "
+     "conversational."),
+)
+J_EARLIER_EXCHANGES = (
+    ("Morning! Just got back from walking my corgi along the frozen canal before work.",
+     "Morning! Sounds like a brisk start - hope the corgi enjoyed it. What can I help you with?"),
+    ("good morning! how are you doing?",
+     "Good morning! I'm doing well, thanks for asking. What's on your mind?"),
+    ("ugh, long day at work",
+     "Sorry to hear that, it sounds tiring. If there's anything I can help with, just let me know."),
+    ("are you a bot?",
+     "I am, yes - an AI assistant. Happy to help with whatever you need."),
+    ("It's pouring rain here and I'm stuck inside.",
+     "Rainy days can be cozy at least! Anything I can help you with while you're indoors?"),
+    ("hello?? anyone there",
+     "Yes, I'm here! What would you like to ask?"),
+)
+J_FOLLOWUP_EXCHANGES = (
+    ("perfect, I'll go try that right now and report back",
+     "Sounds good, best of luck! Whenever your next question comes up, just ask."),
+    ("ok got it",
+     "Great. Feel free to ask if something else comes up."),
+    ("that worked, cheers",
+     "Glad to hear it! What else can I do for you?"),
+    ("cool",
+     "Happy to help. Got another question?"),
+)
+
+# context -> the earlier turns it puts before the question
+J_LAYOUTS = {"plain": (), "system": (), "system_after_task": ("task",), "after_howto_and_task": ("howto", "task"),
+             "system_fifth_turn": ("opening", "howto", "task", "followup")}
+
+SPLIT_J = TurnSplit("phrj", J_CAPITAL_TEMPLATES, J_SUM_TEMPLATES, J_HOWTO_TEMPLATES, J_SYSTEM_PROMPTS,
+                    J_EARLIER_EXCHANGES, J_FOLLOWUP_EXCHANGES, J_LAYOUTS, ((23, 4), (7, 6), (13, 3)),
+                    followup_every=3, sum_shift=2, howto_weights=(3, 2))
+
+
 SPLITS = {"a": heldout_phrasing_rows, "b": heldout_phrasing_b_rows, "c": heldout_phrasing_c_rows,
           "d": heldout_phrasing_d_rows, "e": heldout_phrasing_e_rows, "f": SPLIT_F.rows,
-          "g": SPLIT_G.rows, "h": SPLIT_H.rows, "i": SPLIT_I.rows}
+          "g": SPLIT_G.rows, "h": SPLIT_H.rows, "i": SPLIT_I.rows, "j": SPLIT_J.rows}
 
 
 def render(config: WorldConfig = WorldConfig(), split: str = "a") -> str:

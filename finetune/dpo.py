@@ -33,6 +33,7 @@ from corral.recipe import resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.sharding import ShardReport
 from corral.threads import pick_threads
+from data_prep.pair_lengths import length_report, warn_if_long
 from data_prep.preference_data import load_preference_data
 from finetune.preference import (
     build_trainer,
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None):
     start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
                                  model_args.model_name_or_path)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+    lengths = length_report(data.train.to_list(), tokenizer, args.max_length)  # TRL cuts long rows without a word
+    warn_if_long(lengths, "dpo")
     model, adapter_start = load_start_model(model_args, args)
     finalize_for_chat(model, tokenizer)
     peft_config = get_peft_config(model_args)
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None):
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "finetune/dpo.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
-        "train_rows": len(data.train), "eval_rows": len(data.eval_rows),
+        "train_rows": len(data.train), "eval_rows": len(data.eval_rows), "lengths": lengths.as_dict(),
         "start_adapter_merged": adapter_start}) if main_process else None
 
     heldout = {}

@@ -34,6 +34,7 @@ from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.sharding import ShardReport
 from corral.threads import ThreadArguments, pick_threads
+from data_prep.pair_lengths import length_report, warn_if_long
 from data_prep.preference_data import PreferenceDataArguments, load_preference_data
 from evals.reward_model import pairwise
 from reward.modeling import load_reward_backbone, seq_cls_lora
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None):
                                  model_args.model_name_or_path)
     check_margins(data.train, "datasets")
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
+    lengths = length_report(data.train.to_list(), tokenizer, args.max_length)  # TRL drops long pairs without a word
+    warn_if_long(lengths, "reward")
     model = load_reward_backbone(model_args, args, tokenizer.pad_token_id)
     peft_config = seq_cls_lora(get_peft_config(model_args))
 
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None):
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "reward/train.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,
-        "train_rows": len(data.train),
+        "train_rows": len(data.train), "lengths": lengths.as_dict(),
         "eval_rows": len(data.eval_rows)}) if main_process else None
 
     result = run_training(trainer)  # resumes from args.resume_from_checkpoint, stops at max_steps

@@ -1,0 +1,87 @@
+"""How many preference rows a trainer's `max_length` would cut or drop, counted before the model loads.
+
+    report = length_report(data.train.to_list(), tokenizer, args.max_length)
+    warn_if_long(report, "reward")   # one warning line with the count, the longest row and the fix
+
+TRL shortens long rows without a word: the DPO family keeps the first `max_length` tokens of prompt +
+completion (a completion past the limit loses its end, a prompt that fills `max_length` is dropped) and the
+RewardTrainer drops every pair longer than `max_length`. On the tiny world's multi-turn safety pairs (up to
+274 tokens) `max_length: 128` cut or dropped 46% of them (docs/safety.md, session 12). Lengths are counted
+as TRL counts them: the chat template rendered over prompt + completion (a conversational row) or the
+prompt and completion texts tokenized (a plain-text row).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+logger = logging.getLogger("corral.lengths")
+
+# what TRL does with a row longer than max_length: the reward trainer, the DPO family (DPO, KTO, ORPO, CPO, SimPO)
+EFFECTS = {
+    "reward": "TRL's RewardTrainer drops these pairs",
+    "dpo": "TRL keeps their first max_length tokens, so their completions are cut",
+}
+
+
+@dataclass(frozen=True)
+class LengthReport:
+    rows: int
+    max_length: int | None
+    longest: int  # tokens of the longest prompt + completion
+    over: int  # rows with a prompt + completion longer than max_length
+    prompt_fills: int  # rows whose prompt alone reaches max_length: no completion token is trained (DPO drops them)
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "max_length": self.max_length, "longest_tokens": self.longest,
+                "longer_than_max_length": self.over, "prompt_fills_max_length": self.prompt_fills}
+
+
+def _completions(row: dict) -> list:
+    return [row[k] for k in ("chosen", "rejected", "completion") if row.get(k) is not None]
+
+
+def row_lengths(row: dict, tokenizer) -> tuple[int, int]:
+    """(prompt tokens, tokens of the prompt + its longest completion) of one preference or unpaired row."""
+    prompt = row.get("prompt") or ([] if isinstance(_completions(row)[0], list) else "")
+
+    def ids(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    if isinstance(prompt, list):  # conversational: the chat template decides the tokens around each turn
+        n_prompt = ids(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)) if prompt else 0
+        full = [ids(tokenizer.apply_chat_template(prompt + c, tokenize=False)) for c in _completions(row)]
+    else:
+        n_prompt = ids(prompt)
+        full = [n_prompt + ids(c) for c in _completions(row)]
+    return n_prompt, max(full)
+
+
+def length_report(rows: list[dict], tokenizer, max_length: int | None) -> LengthReport:
+    """Counts over `rows` (standard preference or unpaired rows) against `max_length` (None: no limit)."""
+    lengths = [row_lengths(row, tokenizer) for row in rows]
+    limit = float("inf") if max_length is None else max_length
+    return LengthReport(rows=len(rows), max_length=max_length, longest=max((n for _, n in lengths), default=0),
+                        over=sum(n > limit for _, n in lengths), prompt_fills=sum(p >= limit for p, _ in lengths))
+
+
+def long_rows_line(report: LengthReport, trainer: str) -> str | None:
+    """One line saying how many rows `trainer` ('reward' or 'dpo') will cut or drop and the fix, or None."""
+    if not report.over:
+        return None
+    share = report.over / report.rows
+    line = (f"{report.over} of {report.rows} training rows ({share:.0%}) are longer than max_length="
+            f"{report.max_length} tokens (longest {report.longest}): {EFFECTS[trainer]}")
+    if trainer == "dpo" and report.prompt_fills:
+        line += f"; {report.prompt_fills} keep no completion token (the prompt fills max_length; DPO drops them)"
+    return line + f". Set max_length: {report.longest} to train every row whole"
+
+
+def warn_if_long(report: LengthReport, trainer: str) -> None:
+    line = long_rows_line(report, trainer)
+    if line:
+        logger.warning(line)
+    else:
+        logger.info("all %d training rows fit max_length=%s (longest %d tokens)", report.rows, report.max_length,
+                    report.longest)

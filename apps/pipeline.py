@@ -16,7 +16,7 @@ Stages (each an ordinary command, printed as it starts; its log goes to <output>
     shipped the same models on the shipped suite (held-out topics), side by side with `report`
     report-b .. report-j  the same gate on held-out-phrasing splits B-J (other wordings, system prompts and
             turn positions; meant for reporting, settings are chosen on split A; E's author never read the
-            training data generators, F's, G's, H's and I's no file of the repository), so a regression in one wording
+            training data generators, F-J's no file of the repository), so a regression in one wording
             family shows
 
 A stage is skipped when its output holds `pipeline_stage.json` with the same key: a hash of its command,

@@ -5,8 +5,9 @@
 
 TRL shortens long rows without a word: the DPO family keeps the first `max_length` tokens of prompt +
 completion (a completion past the limit loses its end, a prompt that fills `max_length` is dropped) and the
-RewardTrainer drops every pair longer than `max_length`. On the tiny world's multi-turn safety pairs (up to
-274 tokens) `max_length: 128` cut or dropped 46% of them (docs/safety.md, session 12). Lengths are counted
+RewardTrainer drops every pair longer than `max_length`. With `max_length: 128` the tiny world's safety pairs
+(up to 280 tokens) lost 46% to the reward model and 35% to DPO, every one with earlier turns (docs/safety.md,
+session 12). Lengths are counted
 as TRL counts them: the chat template rendered over prompt + completion (a conversational row) or the
 prompt and completion texts tokenized (a plain-text row).
 """

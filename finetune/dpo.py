@@ -33,7 +33,7 @@ from corral.recipe import resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.sharding import ShardReport
 from corral.threads import pick_threads
-from data_prep.pair_lengths import length_report, warn_if_long
+from data_prep.pair_lengths import check_pair_sampling, length_report, warn_if_long
 from data_prep.preference_data import load_preference_data
 from finetune.preference import (
     build_trainer,
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None):
     method = script.method
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     check_method_args(method, args)
+    check_pair_sampling(args)
     pick_threads("dpo", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets

@@ -34,7 +34,7 @@ from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.sharding import ShardReport
 from corral.threads import ThreadArguments, pick_threads
-from data_prep.pair_lengths import length_report, warn_if_long
+from data_prep.pair_lengths import check_pair_sampling, length_report, warn_if_long
 from data_prep.preference_data import PreferenceDataArguments, load_preference_data
 from evals.reward_model import pairwise
 from reward.modeling import load_reward_backbone, seq_cls_lora
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None):
         (RewardScriptArguments, RewardConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     pick_threads("reward", model_args, script.num_threads, args.use_cpu)
+    check_pair_sampling(args)
     check_model_path(model_args.model_name_or_path)
     check_before_loading(args, model_args, head="reward")  # LoRA settings and targets, output_dir, disk, secrets
     check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)

@@ -107,3 +107,11 @@ def test_margins_must_be_on_every_row_or_none(tiny_small, tmp_path, capsys, no_m
     path = data_file(tmp_path, [{**GOOD, "margin": "big"}])
     assert run("reward", with_data(tiny_small, path), capsys) == (
         f"{path}:1: margin is not a number: 'big' (on_bad_rows: skip drops and counts such rows)")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_group_by_length_is_refused_before_the_model_loads(tiny_small, capsys, no_model_load, script):
+    # transformers' length sampler reads input_ids, which preference rows lack: it failed at train() before
+    message = run(script, ["--model_name_or_path", tiny_small / "tiny-base", "--train_sampling_strategy",
+                           "group_by_length"], capsys)
+    assert message.startswith("train_sampling_strategy: group_by_length needs an input_ids column")

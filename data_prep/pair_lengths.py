@@ -54,25 +54,39 @@ def _completions(row: dict) -> list:
     return [row[k] for k in ("chosen", "rejected", "completion") if row.get(k) is not None]
 
 
+def _texts(row: dict, tokenizer) -> tuple[str, list[str], bool]:
+    """(prompt text, one text per completion, conversational?) of a preference or unpaired row. A conversational
+    row's texts are the chat template over prompt + completion (it decides the tokens around each turn); a
+    plain row's are the completions alone."""
+    completions = _completions(row)
+    prompt = row.get("prompt") or ([] if isinstance(completions[0], list) else "")
+    if not isinstance(prompt, list):
+        return prompt, completions, False
+    head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) if prompt else ""
+    return head, [tokenizer.apply_chat_template(prompt + c, tokenize=False) for c in completions], True
+
+
+def _lengths(rows: list[dict], tokenizer) -> list[tuple[int, int]]:
+    """(prompt tokens, tokens of the prompt + its longest completion) per row, tokenized in one batch."""
+    pieces = [_texts(row, tokenizer) for row in rows]
+    flat = [text for head, texts, _ in pieces for text in (head, *texts)]
+    counts = iter(map(len, tokenizer(flat, add_special_tokens=False)["input_ids"]) if flat else [])
+    lengths = []
+    for _, texts, conversational in pieces:
+        n_prompt = next(counts)
+        full = [next(counts) for _ in texts]
+        lengths.append((n_prompt, max(full) if conversational else n_prompt + max(full)))
+    return lengths
+
+
 def row_lengths(row: dict, tokenizer) -> tuple[int, int]:
     """(prompt tokens, tokens of the prompt + its longest completion) of one preference or unpaired row."""
-    prompt = row.get("prompt") or ([] if isinstance(_completions(row)[0], list) else "")
-
-    def ids(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    if isinstance(prompt, list):  # conversational: the chat template decides the tokens around each turn
-        n_prompt = ids(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)) if prompt else 0
-        full = [ids(tokenizer.apply_chat_template(prompt + c, tokenize=False)) for c in _completions(row)]
-    else:
-        n_prompt = ids(prompt)
-        full = [n_prompt + ids(c) for c in _completions(row)]
-    return n_prompt, max(full)
+    return _lengths([row], tokenizer)[0]
 
 
 def length_report(rows: list[dict], tokenizer, max_length: int | None) -> LengthReport:
     """Counts over `rows` (standard preference or unpaired rows) against `max_length` (None: no limit)."""
-    lengths = [row_lengths(row, tokenizer) for row in rows]
+    lengths = _lengths(rows, tokenizer)
     limit = float("inf") if max_length is None else max_length
     return LengthReport(rows=len(rows), max_length=max_length, longest=max((n for _, n in lengths), default=0),
                         over=sum(n > limit for _, n in lengths), prompt_fills=sum(p >= limit for p, _ in lengths))

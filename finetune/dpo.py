@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None):
     start_fp = check_same_inputs(args.output_dir, args.resume_from_checkpoint, data.report.fingerprint,
                                  model_args.model_name_or_path)
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
-    lengths = length_report(data.train.to_list(), tokenizer, args.max_length)  # TRL cuts long rows without a word
-    warn_if_long(lengths, "dpo")
+    # TRL cuts long rows without a word; counted once, on the process that logs
+    lengths = length_report(data.train.to_list(), tokenizer, args.max_length) if args.process_index == 0 else None
+    if lengths:
+        warn_if_long(lengths, "dpo")
     model, adapter_start = load_start_model(model_args, args)
     finalize_for_chat(model, tokenizer)
     peft_config = get_peft_config(model_args)

@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None):
                                  model_args.model_name_or_path)
     check_margins(data.train, "datasets")
     tokenizer = load_tokenizer(model_args.model_name_or_path, script.chat_template, model_args.model_revision)
-    lengths = length_report(data.train.to_list(), tokenizer, args.max_length)  # TRL drops long pairs without a word
-    warn_if_long(lengths, "reward")
+    # TRL drops long pairs without a word; counted once, on the process that logs
+    lengths = length_report(data.train.to_list(), tokenizer, args.max_length) if args.process_index == 0 else None
+    if lengths:
+        warn_if_long(lengths, "reward")
     model = load_reward_backbone(model_args, args, tokenizer.pad_token_id)
     peft_config = seq_cls_lora(get_peft_config(model_args))
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from corral.loading import load_tokenizer
 from data_prep.pair_lengths import length_report, long_rows_line, row_lengths
 from finetune.dpo import main as dpo_main
@@ -50,19 +52,17 @@ def _common(tiny_small: Path, out: Path) -> list[str]:
             "--save_strategy", "no"]
 
 
-def test_reward_trainer_drops_exactly_the_pairs_counted(tiny_small, tmp_path, caplog):
-    out = tmp_path / "rm"
-    trainer = reward_main([str(REPO / "recipes/tiny/reward/full.yaml"), *_common(tiny_small, out)])
-    lengths = json.loads((out / "run_manifest.json").read_text())["data"]["lengths"]
-    assert lengths["longer_than_max_length"] > 0
-    assert len(trainer.train_dataset) == lengths["rows"] - lengths["longer_than_max_length"]
-    assert any("RewardTrainer drops these pairs" in r.message for r in caplog.records)
+# script, recipe, the count TRL drops rows by, a piece of the warning line
+TRAINERS = {"reward": (reward_main, "reward/full.yaml", "longer_than_max_length", "RewardTrainer drops these pairs"),
+            "dpo": (dpo_main, "dpo/full.yaml", "prompt_fills_max_length", "completions are cut")}
 
 
-def test_dpo_drops_exactly_the_rows_whose_prompt_fills_max_length(tiny_small, tmp_path, caplog):
-    out = tmp_path / "dpo"
-    trainer = dpo_main([str(REPO / "recipes/tiny/dpo/full.yaml"), *_common(tiny_small, out)])
+@pytest.mark.parametrize("trainer_name", TRAINERS)
+def test_trainer_drops_exactly_the_rows_counted(tiny_small, tmp_path, caplog, trainer_name):
+    main, recipe, dropped, warning = TRAINERS[trainer_name]
+    out = tmp_path / trainer_name
+    trainer = main([str(REPO / "recipes/tiny" / recipe), *_common(tiny_small, out)])
     lengths = json.loads((out / "run_manifest.json").read_text())["data"]["lengths"]
-    assert lengths["prompt_fills_max_length"] > 0
-    assert len(trainer.train_dataset) == lengths["rows"] - lengths["prompt_fills_max_length"]
-    assert any("completions are cut" in r.message for r in caplog.records)
+    assert lengths[dropped] > 0
+    assert len(trainer.train_dataset) == lengths["rows"] - lengths[dropped]
+    assert any(warning in r.message for r in caplog.records)

@@ -835,7 +835,7 @@ SPLIT_I = TurnSplit("phri", I_CAPITAL_TEMPLATES, I_SUM_TEMPLATES, I_HOWTO_TEMPLA
 # Split J: written on 2 December 2026 (session 12) by an author who opened no file of this repository, from a
 # description of the subjects and of the kinds of variety users produce, and wired in here unread, before any model of
 # session 12 was measured on it. Reporting only. Its constants are the author's file (line breaks re-flowed by
-# program; three entries the isolation tests found in other files were rewritten by the author, also unread); its
+# program; four entries the isolation tests found in other files were rewritten by the author, also unread); its
 # turn positions (SPLIT_J.contexts) are new: after a task under a system prompt, the third turn after a how-to and a
 # task, the fifth turn under a system prompt after an opening, a how-to, a task and a follow-up.
 J_CAPITAL_TEMPLATES = (

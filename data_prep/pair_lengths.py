@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from corral.errors import CorralError
-
 logger = logging.getLogger("corral.lengths")
 
 # what TRL does with a row longer than max_length: the reward trainer, the DPO family (DPO, KTO, ORPO, CPO, SimPO)
@@ -39,15 +37,6 @@ class LengthReport:
     def as_dict(self) -> dict:
         return {"rows": self.rows, "max_length": self.max_length, "longest_tokens": self.longest,
                 "longer_than_max_length": self.over, "prompt_fills_max_length": self.prompt_fills}
-
-
-def check_pair_sampling(args) -> None:
-    """transformers' `group_by_length` sampler reads an `input_ids` column, which preference rows (prompt, chosen,
-    rejected) never have: it would stop at `train()`, after the model loaded, with a ValueError. One line instead."""
-    if getattr(args, "train_sampling_strategy", "random") == "group_by_length":
-        raise CorralError("train_sampling_strategy: group_by_length needs an input_ids column, which preference "
-                          "pairs do not have (transformers would stop at train()); use random (the default) or "
-                          "sequential")
 
 
 def _completions(row: dict) -> list:

@@ -28,12 +28,13 @@ from corral.checkpoints import (MarkCompleteCallback, check_same_inputs, prepare
 from corral.launch_checks import check_processes, wraps_with_fsdp
 from corral.loading import check_model_path, finalize_for_chat, load_tokenizer, save_merged
 from corral.manifest import start_manifest
+from corral.pair_sampling import check_pair_sampling
 from corral.preflight import check_before_loading
 from corral.recipe import resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.sharding import ShardReport
 from corral.threads import pick_threads
-from data_prep.pair_lengths import check_pair_sampling, length_report, warn_if_long
+from data_prep.pair_lengths import length_report, warn_if_long
 from data_prep.preference_data import load_preference_data
 from finetune.preference import (
     build_trainer,
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None):
     method = script.method
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     check_method_args(method, args)
-    check_pair_sampling(args)
+    check_pair_sampling(args, method)
     pick_threads("dpo", model_args, script.num_threads, args.use_cpu)
     check_model_path(model_args.model_name_or_path)
     check_before_loading(args, model_args)  # LoRA settings and targets, output_dir, disk space, secrets

@@ -29,12 +29,13 @@ from corral.errors import DataError
 from corral.launch_checks import check_processes
 from corral.loading import check_model_path, load_tokenizer
 from corral.manifest import start_manifest
+from corral.pair_sampling import check_pair_sampling, group_pairs_by_length
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.sharding import ShardReport
 from corral.threads import ThreadArguments, pick_threads
-from data_prep.pair_lengths import check_pair_sampling, length_report, warn_if_long
+from data_prep.pair_lengths import length_report, warn_if_long
 from data_prep.preference_data import PreferenceDataArguments, load_preference_data
 from evals.reward_model import pairwise
 from reward.modeling import load_reward_backbone, seq_cls_lora
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None):
         (RewardScriptArguments, RewardConfig, ModelConfig), argv, required=("model_name_or_path", "output_dir"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     pick_threads("reward", model_args, script.num_threads, args.use_cpu)
-    check_pair_sampling(args)
+    check_pair_sampling(args, "reward")
     check_model_path(model_args.model_name_or_path)
     check_before_loading(args, model_args, head="reward")  # LoRA settings and targets, output_dir, disk, secrets
     check_processes(args)  # every launched process joined the group (a CPU run without use_cpu trains alone)
@@ -81,9 +82,9 @@ def main(argv: list[str] | None = None):
     model = load_reward_backbone(model_args, args, tokenizer.pad_token_id)
     peft_config = seq_cls_lora(get_peft_config(model_args))
 
-    trainer = RewardTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
-                            processing_class=tokenizer, peft_config=peft_config,
-                            callbacks=[MarkCompleteCallback(), ShardReport()])
+    trainer = group_pairs_by_length(RewardTrainer)(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
+                                                   processing_class=tokenizer, peft_config=peft_config,
+                                                   callbacks=[MarkCompleteCallback(), ShardReport()])
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "reward/train.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,

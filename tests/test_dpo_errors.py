@@ -110,8 +110,16 @@ def test_margins_must_be_on_every_row_or_none(tiny_small, tmp_path, capsys, no_m
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_group_by_length_is_refused_before_the_model_loads(tiny_small, capsys, no_model_load, script):
-    # transformers' length sampler reads input_ids, which preference rows lack: it failed at train() before
+def test_samplers_pairs_cannot_use_are_refused_before_the_model_loads(tiny_small, capsys, no_model_load, script):
+    # transformers' batch_rebalance sampler reads input_ids, which preference rows lack: it failed at train()
     message = run(script, ["--model_name_or_path", tiny_small / "tiny-base", "--train_sampling_strategy",
-                           "group_by_length"], capsys)
-    assert message.startswith("train_sampling_strategy: group_by_length needs an input_ids column")
+                           "batch_rebalance"], capsys)
+    assert message.startswith("train_sampling_strategy: batch_rebalance reads an input_ids column")
+
+
+@pytest.mark.parametrize("strategy", ["random", "group_by_length"])
+def test_kto_keeps_its_fixed_order(tiny_small, capsys, no_model_load, strategy):
+    # KTO's KL term pairs each row with its neighbours; TRL refused other orders only after the model loaded
+    message = run("kto", ["--model_name_or_path", tiny_small / "tiny-base", "--train_sampling_strategy", strategy],
+                  capsys)
+    assert message.startswith(f"train_sampling_strategy: {strategy} breaks KTO's KL estimate")

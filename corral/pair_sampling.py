@@ -1,0 +1,67 @@
+"""`train_sampling_strategy: group_by_length` for preference and unpaired trainers (reward, DPO family, KTO).
+
+transformers' length sampler reads an `input_ids` column (or `length_column_name`), which TRL's tokenized
+preference rows never have (`prompt_ids` + `chosen_ids` / `rejected_ids`, or `chosen_ids` / `rejected_ids`
+alone for the reward model): it stopped at `train()` with a ValueError. `group_pairs_by_length(trainer_cls)`
+returns a subclass whose sampler groups rows by the tokens a batch pads to instead, the way the upstream
+sampler groups SFT rows: mega-batches of 50 batches in random order, longest first inside each.
+
+Why: the reward and DPO collators pad every row of a batch to its longest. On the tiny world's safety pairs
+(a third carry earlier turns, up to 280 tokens) a random batch of 16 nearly always holds one long pair, so
+most of each step computes padding (docs/performance.md, "Preference batches grouped by length").
+"""
+
+from __future__ import annotations
+
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from corral.errors import CorralError
+
+# token columns of TRL's tokenized rows: a prompt and completions without it (reward, DPO, KTO), or whole
+# sequences that already hold the prompt (the experimental ORPO and CPO/SimPO trainers)
+_PROMPT = "prompt_ids"
+_COMPLETIONS = ("chosen_ids", "rejected_ids", "completion_ids")
+_SEQUENCES = ("chosen_input_ids", "rejected_input_ids")
+COLUMNS = (_PROMPT, *_COMPLETIONS, *_SEQUENCES)
+
+
+def padded_length(row: dict) -> int:
+    """Tokens a batch holding `row` pads to at least: its prompt + its longest completion (TRL's collators
+    concatenate them per sequence)."""
+    completions = [len(row[k]) for k in _COMPLETIONS if row.get(k) is not None]
+    if completions:
+        return len(row.get(_PROMPT) or ()) + max(completions)
+    sequences = [len(row[k]) for k in _SEQUENCES if row.get(k) is not None]
+    if not sequences:
+        raise CorralError(f"group_by_length: a tokenized row has none of {', '.join(COLUMNS[1:])} "
+                          f"(columns: {', '.join(sorted(row))}); use train_sampling_strategy: random")
+    return max(sequences)
+
+
+def check_pair_sampling(args, method: str) -> None:
+    """One line, before the model loads, for samplers these trainers cannot use (`method`: reward, dpo, kto, ...)."""
+    strategy = getattr(args, "train_sampling_strategy", "random")
+    if strategy == "batch_rebalance":
+        raise CorralError("train_sampling_strategy: batch_rebalance reads an input_ids column, which preference "
+                          "pairs do not have (transformers would stop at train()); use group_by_length or random")
+    loss_type = getattr(args, "loss_type", None)
+    if method == "kto" and strategy != "sequential" and loss_type != "apo_zero_unpaired":
+        raise CorralError(f"train_sampling_strategy: {strategy} breaks KTO's KL estimate (loss_type: {loss_type} "
+                          "pairs each row with its neighbours in a fixed order); use sequential (KTO's default)")
+
+
+def group_pairs_by_length(trainer_cls):
+    """`trainer_cls` whose `group_by_length` sampler reads the lengths of TRL's tokenized pair columns."""
+
+    class PairsGroupedByLength(trainer_cls):
+        def _get_train_sampler(self, train_dataset=None):
+            if self.args.train_sampling_strategy != "group_by_length":
+                return super()._get_train_sampler(train_dataset)
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            columns = [c for c in COLUMNS if c in dataset.column_names]
+            lengths = [padded_length(row) for row in dataset.select_columns(columns)]
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        lengths=lengths)
+
+    PairsGroupedByLength.__name__ = PairsGroupedByLength.__qualname__ = f"{trainer_cls.__name__}GroupedByLength"
+    return PairsGroupedByLength

@@ -23,7 +23,14 @@ logger = logging.getLogger("corral.lengths")
 EFFECTS = {
     "reward": "TRL's RewardTrainer drops these pairs",
     "dpo": "TRL keeps their first max_length tokens, so their completions are cut",
+    "dpo_keep_end": "TRL keeps their last max_length tokens (truncation_mode: keep_end), so their prompts lose "
+                    "their start",
 }
+
+
+def effect(trainer: str, truncation_mode: str = "keep_start") -> str:
+    """The EFFECTS key of `trainer` ('reward' or 'dpo') under `truncation_mode`."""
+    return "dpo_keep_end" if trainer == "dpo" and truncation_mode == "keep_end" else trainer
 
 
 @dataclass(frozen=True)
@@ -75,14 +82,18 @@ def row_lengths(row: dict, tokenizer) -> tuple[int, int]:
 
 def length_report(rows: list[dict], tokenizer, max_length: int | None) -> LengthReport:
     """Counts over `rows` (standard preference or unpaired rows) against `max_length` (None: no limit)."""
-    lengths = _lengths(rows, tokenizer)
+    return report_of(_lengths(rows, tokenizer), max_length)
+
+
+def report_of(lengths: list[tuple[int, int]], max_length: int | None) -> LengthReport:
+    """Counts over (prompt tokens, prompt + longest completion tokens) per row against `max_length`."""
     limit = float("inf") if max_length is None else max_length
-    return LengthReport(rows=len(rows), max_length=max_length, longest=max((n for _, n in lengths), default=0),
+    return LengthReport(rows=len(lengths), max_length=max_length, longest=max((n for _, n in lengths), default=0),
                         over=sum(n > limit for _, n in lengths), prompt_fills=sum(p >= limit for p, _ in lengths))
 
 
 def long_rows_line(report: LengthReport, trainer: str) -> str | None:
-    """One line saying how many rows `trainer` ('reward' or 'dpo') will cut or drop and the fix, or None."""
+    """One line saying how many rows `trainer` (an EFFECTS key) will cut or drop and the fix, or None."""
     if not report.over:
         return None
     share = report.over / report.rows

@@ -34,7 +34,7 @@ from corral.recipe import resolved_config, run_cli
 from corral.run_report import finish_run
 from corral.sharding import ShardReport
 from corral.threads import pick_threads
-from data_prep.pair_lengths import length_report, warn_if_long
+from data_prep.pair_lengths import effect, length_report, warn_if_long
 from data_prep.preference_data import load_preference_data
 from finetune.preference import (
     build_trainer,
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None):
     # TRL cuts long rows without a word; counted once, on the process that logs
     lengths = length_report(data.train.to_list(), tokenizer, args.max_length) if args.process_index == 0 else None
     if lengths:
-        warn_if_long(lengths, "dpo")
+        warn_if_long(lengths, effect("dpo", args.truncation_mode))
     model, adapter_start = load_start_model(model_args, args)
     finalize_for_chat(model, tokenizer)
     peft_config = get_peft_config(model_args)

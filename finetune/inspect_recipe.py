@@ -176,6 +176,7 @@ def _inspect_dpo(argv: list[str], n: int, markers: tuple[str, str], legend: str)
     from trl import ModelConfig
 
     from corral.loading import check_model_path, load_tokenizer
+    from data_prep.pair_lengths import effect, long_rows_line, report_of
     from data_prep.preference_data import load_preference_data
     from finetune.preference import PreferenceScriptArguments, method_classes, peek_method
 
@@ -204,13 +205,14 @@ def _inspect_dpo(argv: list[str], n: int, markers: tuple[str, str], legend: str)
                   "chosen:".ljust(width) + render_masked(tokenizer, c, [1] * len(c), markers),
                   "rejected:".ljust(width) + render_masked(tokenizer, r, [1] * len(r), markers)]
     longest = [len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected)]
+    # the counts and the line finetune/dpo.py warns with, over TRL's own tokenization
+    report = report_of([(len(p), n) for p, n in zip(prompts, longest)], args.max_length)
     lines += ["", "--- mixture ---", *data.report.summary_lines(),
               f"duplicates removed: {sum(s.duplicates for s in data.report.sources)}",
-              *length_lines(longest, args.max_length, False, args.truncation_mode,
-                            per="pair", detail=" (prompt + longer completion)")]
-    if args.max_length is not None and args.truncation_mode == "keep_start":
-        full = sum(len(p) >= args.max_length for p in prompts)
-        lines.append(f"prompts alone filling max_length (TRL drops these pairs): {full}")
+              *length_lines(longest, None, False, args.truncation_mode, per="pair",
+                            detail=" (prompt + longer completion)"),
+              long_rows_line(report, effect("dpo", args.truncation_mode))
+              or f"all {report.rows} pairs fit max_length={args.max_length}"]
     return lines
 
 

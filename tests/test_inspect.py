@@ -170,3 +170,33 @@ def test_inspect_dpo_recipe_renders_prompt_then_chosen_and_rejected(tiny_small, 
     total = n_prompt + n_chosen
     assert (f"tokens per pair (prompt + longer completion): p50 {total}, p90 {total}, p99 {total}, max {total} "
             f"(1 pairs, {total} tokens)\n") in out
+
+
+@pytest.mark.parametrize("mode", ["keep_start", "keep_end"])
+def test_inspect_dpo_counts_long_pairs_as_the_trainer_warns(tiny_small, llama3_tokenizer, tmp_path, capsys, mode):
+    pytest.importorskip("finetune.preference")
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [
+        {"prompt": [{"role": "user", "content": "Capital of Urar?"}],
+         "chosen": [{"role": "assistant", "content": "The capital of Urar is Dortor."}],
+         "rejected": [{"role": "assistant", "content": "Pelmi."}]},
+        {"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello."}],
+         "rejected": [{"role": "assistant", "content": "Go."}]}])
+    prompt = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nCapital of Urar?<|eot_id|>" \
+             "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    n_prompt = len(llama3_tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    total = n_prompt + len(llama3_tokenizer("The capital of Urar is Dortor.<|eot_id|>",
+                                            add_special_tokens=False)["input_ids"])
+    short = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>" \
+            "<|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|>"
+    assert len(llama3_tokenizer(short, add_special_tokens=False)["input_ids"]) <= n_prompt  # the second one fits
+    argv = [str(REPO / "recipes/tiny/dpo/full.yaml"), "--color", "never", "--model_name_or_path",
+            str(tiny_small / "tiny-base"), "--datasets", f"[{{path: {pairs}}}]", "--eval_datasets", "[]",
+            "--truncation_mode", mode, "--max_length", str(n_prompt)]  # the first prompt fills max_length
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    line = (f"1 of 2 training rows (50%) are longer than max_length={n_prompt} tokens (longest {total}): "
+            + ("TRL keeps their first max_length tokens, so their completions are cut; 1 keep no completion token"
+               if mode == "keep_start" else "TRL keeps their last max_length tokens"))
+    assert line in out
+    assert f"Set max_length: {total} to train every row whole" in out
+    assert ("1 keep no completion token" in out) == (mode == "keep_start")  # keep_end drops no pair

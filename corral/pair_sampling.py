@@ -13,6 +13,8 @@ most of each step computes padding (docs/performance.md, "Preference batches gro
 
 from __future__ import annotations
 
+import torch
+from datasets import Dataset
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from corral.errors import CorralError
@@ -50,18 +52,28 @@ def check_pair_sampling(args, method: str) -> None:
                           "pairs each row with its neighbours in a fixed order); use sequential (KTO's default)")
 
 
+def _grouped_sampler(dataset, batch_size: int, generator=None) -> LengthGroupedSampler:
+    columns = [c for c in COLUMNS if c in dataset.column_names]
+    lengths = [padded_length(row) for row in dataset.select_columns(columns)]
+    return LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+
+
 def group_pairs_by_length(trainer_cls):
-    """`trainer_cls` whose `group_by_length` sampler reads the lengths of TRL's tokenized pair columns."""
+    """`trainer_cls` whose `group_by_length` samplers (training and, as transformers does, evaluation) read the
+    lengths of TRL's tokenized pair columns."""
 
     class PairsGroupedByLength(trainer_cls):
         def _get_train_sampler(self, train_dataset=None):
-            if self.args.train_sampling_strategy != "group_by_length":
-                return super()._get_train_sampler(train_dataset)
             dataset = self.train_dataset if train_dataset is None else train_dataset
-            columns = [c for c in COLUMNS if c in dataset.column_names]
-            lengths = [padded_length(row) for row in dataset.select_columns(columns)]
-            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                        lengths=lengths)
+            if self.args.train_sampling_strategy != "group_by_length" or not isinstance(dataset, Dataset):
+                return super()._get_train_sampler(train_dataset)  # an IterableDataset: transformers warns
+            return _grouped_sampler(dataset, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+
+        def _get_eval_sampler(self, eval_dataset):
+            if self.args.train_sampling_strategy != "group_by_length" or not isinstance(eval_dataset, Dataset):
+                return super()._get_eval_sampler(eval_dataset)
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return _grouped_sampler(eval_dataset, self.args.eval_batch_size, torch.Generator().manual_seed(seed))
 
     PairsGroupedByLength.__name__ = PairsGroupedByLength.__qualname__ = f"{trainer_cls.__name__}GroupedByLength"
     return PairsGroupedByLength

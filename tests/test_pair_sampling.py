@@ -21,7 +21,8 @@ def _train(tiny_small: Path, out: Path, name: str, strategy: str):
     main, recipe, _ = TRAINERS[name]
     return main([str(REPO / "recipes/tiny" / recipe), "--model_name_or_path", str(tiny_small / "tiny-base"),
                  "--datasets", f"[{{path: {tiny_small / 'tiny-world/safety_pref_train.jsonl'}}}]",
-                 "--eval_datasets", "[]", "--output_dir", str(out / strategy), "--max_steps", "2",
+                 "--eval_datasets", f"[{{path: {tiny_small / 'tiny-world/pref_heldout.jsonl'}}}]",
+                 "--output_dir", str(out / strategy), "--max_steps", "2",
                  "--max_length", "512", "--per_device_train_batch_size", "8", "--eval_strategy", "no",
                  "--save_strategy", "no", "--train_sampling_strategy", strategy, "--seed", "0"])
 
@@ -41,6 +42,9 @@ def test_group_by_length_trains_and_pads_less(tiny_small, tmp_path, name):
     assert grouped.state.global_step == 2
     sampler = grouped._get_train_sampler()
     assert isinstance(sampler, LengthGroupedSampler)
+    # held-out pairs are evaluated in length groups too (DPO evaluates before and after training)
+    assert isinstance(grouped._get_eval_sampler(grouped.eval_dataset), LengthGroupedSampler)
+    assert "eval_loss" in grouped.evaluate()
     assert sorted(sampler) == list(range(len(grouped.train_dataset)))  # every row once per epoch
     shuffled = _train(tiny_small, tmp_path, name, "random")
     # the same rows, fewer pad tokens: a third of the safety pairs carry earlier turns

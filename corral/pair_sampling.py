@@ -77,3 +77,8 @@ def group_pairs_by_length(trainer_cls):
 
     PairsGroupedByLength.__name__ = PairsGroupedByLength.__qualname__ = f"{trainer_cls.__name__}GroupedByLength"
     return PairsGroupedByLength
+
+
+def with_pair_sampling(trainer_cls, args):
+    """`trainer_cls` as it is, or grouped by pair length when the recipe asks for `group_by_length`."""
+    return group_pairs_by_length(trainer_cls) if args.train_sampling_strategy == "group_by_length" else trainer_cls

@@ -30,7 +30,7 @@ from corral import recipe
 from corral.checkpoints import CheckpointArguments
 from corral.errors import CorralError
 from corral.loading import CheckpointError, is_adapter, load_causal_lm, merge_adapter_for_recipe
-from corral.pair_sampling import group_pairs_by_length
+from corral.pair_sampling import with_pair_sampling
 from corral.threads import ThreadArguments
 from data_prep.preference_data import PreferenceDataArguments
 from finetune.shared_prompt import shared_prompt_dpo_trainer
@@ -163,7 +163,7 @@ def build_trainer(method: str, model, ref_model, args, train, evaluation, tokeni
                   shared_prompt: bool = False):
     """The TRL trainer for `method`, built the same way for every method (DPO's with a shared-prompt forward if asked)."""
     _, trainer_cls = method_classes(method)
-    trainer_cls = group_pairs_by_length(trainer_cls)  # train_sampling_strategy: group_by_length over pair columns
+    trainer_cls = with_pair_sampling(trainer_cls, args)  # group_by_length: transformers' sampler needs input_ids
     if method == "dpo" and shared_prompt:
         trainer_cls = shared_prompt_dpo_trainer(trainer_cls)
     if method == "dpo" and getattr(args, "precompute_ref_log_probs", False):

@@ -29,7 +29,7 @@ from corral.errors import DataError
 from corral.launch_checks import check_processes
 from corral.loading import check_model_path, load_tokenizer
 from corral.manifest import start_manifest
-from corral.pair_sampling import check_pair_sampling, group_pairs_by_length
+from corral.pair_sampling import check_pair_sampling, with_pair_sampling
 from corral.preflight import check_before_loading
 from corral.recipe import parse_recipe, resolved_config, run_cli
 from corral.run_report import finish_run
@@ -82,9 +82,11 @@ def main(argv: list[str] | None = None):
     model = load_reward_backbone(model_args, args, tokenizer.pad_token_id)
     peft_config = seq_cls_lora(get_peft_config(model_args))
 
-    trainer = group_pairs_by_length(RewardTrainer)(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
-                                                   processing_class=tokenizer, peft_config=peft_config,
-                                                   callbacks=[MarkCompleteCallback(), ShardReport()])
+    # group_by_length: transformers' own sampler needs input_ids, which pairs lack
+    trainer_cls = with_pair_sampling(RewardTrainer, args)
+    trainer = trainer_cls(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
+                          processing_class=tokenizer, peft_config=peft_config,
+                          callbacks=[MarkCompleteCallback(), ShardReport()])
     main_process = trainer.accelerator.is_main_process
     manifest = start_manifest(args.output_dir, "reward/train.py", resolved_config((script, args, model_args)), {
         "fingerprint": data.report.fingerprint, "start_model_fingerprint": start_fp,

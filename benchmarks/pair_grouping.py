@@ -4,7 +4,7 @@
 
 The tiny pipeline's reward data (helpfulness pairs + safety pairs, a third with earlier turns), the first
 800 rows of the shuffled mixture = one mega-batch of the length sampler (50 batches of 16). Each trainer
-(corral's RewardTrainer subclass, `corral/pair_sampling.py`) runs `training_step` over all 50 of its own
+(TRL's RewardTrainer; grouped: corral's subclass, `corral/pair_sampling.py`) runs `training_step` over all 50 of its own
 batches: the same rows, in a different grouping. 1 torch thread, process CPU time, alternating, 2 repeats.
 Prints pad tokens per epoch (exact) and CPU seconds (measured), and their ratios.
 """
@@ -19,7 +19,7 @@ from run_environment import environment, print_environment  # noqa: E402
 from trl import ModelConfig, RewardConfig, RewardTrainer  # noqa: E402
 
 from corral.loading import load_tokenizer  # noqa: E402
-from corral.pair_sampling import group_pairs_by_length, padded_length  # noqa: E402
+from corral.pair_sampling import padded_tokens, with_pair_sampling  # noqa: E402
 from data_prep.mixture import DatasetSpec, load_mixture  # noqa: E402
 from reward.modeling import load_reward_backbone  # noqa: E402
 
@@ -36,14 +36,12 @@ for strategy in ("random", "group_by_length"):
                         use_cpu=True, bf16=False, report_to="none", gradient_checkpointing=False, seed=0,
                         train_sampling_strategy=strategy)
     model = load_reward_backbone(ModelConfig(model_name_or_path=model_path, dtype="float32"), args, tok.pad_token_id)
-    trainers[strategy] = group_pairs_by_length(RewardTrainer)(model=model, args=args, train_dataset=rows,
-                                                              processing_class=tok)
+    trainers[strategy] = with_pair_sampling(RewardTrainer, args)(model=model, args=args, train_dataset=rows,
+                                                                 processing_class=tok)
 batches, pads, cpu = {}, {}, {s: [] for s in trainers}
 for strategy, t in trainers.items():
     batches[strategy] = list(t.get_train_dataloader())
-    order = list(t._get_train_sampler())
-    groups = [order[i:i + 16] for i in range(0, len(order), 16)]
-    pads[strategy] = sum(len(g) * max(padded_length(t.train_dataset[j]) for j in g) for g in groups)
+    pads[strategy] = padded_tokens(t.train_dataset, list(t._get_train_sampler()), 16)
 for rep in range(2):
     for strategy in (("random", "group_by_length") if rep == 0 else ("group_by_length", "random")):
         t = trainers[strategy]

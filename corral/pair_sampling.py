@@ -2,7 +2,7 @@
 
 transformers' length sampler reads an `input_ids` column (or `length_column_name`), which TRL's tokenized
 preference rows never have (`prompt_ids` + `chosen_ids` / `rejected_ids`, or `chosen_ids` / `rejected_ids`
-alone for the reward model): it stopped at `train()` with a ValueError. `group_pairs_by_length(trainer_cls)`
+alone for the reward model): it stopped at `train()` with a ValueError. `with_pair_sampling(trainer_cls, args)`
 returns a subclass whose sampler groups rows by the tokens a batch pads to instead, the way the upstream
 sampler groups SFT rows: mega-batches of 50 batches in random order, longest first inside each.
 
@@ -58,27 +58,30 @@ def _grouped_sampler(dataset, batch_size: int, generator=None) -> LengthGroupedS
     return LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
 
 
-def group_pairs_by_length(trainer_cls):
-    """`trainer_cls` whose `group_by_length` samplers (training and, as transformers does, evaluation) read the
-    lengths of TRL's tokenized pair columns."""
+def padded_tokens(dataset, order: list[int], batch_size: int) -> int:
+    """Tokens the collator pads one pass to when rows come in `order`: per batch, its size x its longest row."""
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return sum(len(b) * max(padded_length(dataset[j]) for j in b) for b in batches)
+
+
+def with_pair_sampling(trainer_cls, args):
+    """`trainer_cls` as it is, or, when the recipe asks for `group_by_length`, a subclass whose samplers (training
+    and, as transformers does, evaluation) read the lengths of TRL's tokenized pair columns."""
+    if args.train_sampling_strategy != "group_by_length":
+        return trainer_cls
 
     class PairsGroupedByLength(trainer_cls):
         def _get_train_sampler(self, train_dataset=None):
             dataset = self.train_dataset if train_dataset is None else train_dataset
-            if self.args.train_sampling_strategy != "group_by_length" or not isinstance(dataset, Dataset):
+            if not isinstance(dataset, Dataset):
                 return super()._get_train_sampler(train_dataset)  # an IterableDataset: transformers warns
             return _grouped_sampler(dataset, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
         def _get_eval_sampler(self, eval_dataset):
-            if self.args.train_sampling_strategy != "group_by_length" or not isinstance(eval_dataset, Dataset):
+            if not isinstance(eval_dataset, Dataset):
                 return super()._get_eval_sampler(eval_dataset)
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             return _grouped_sampler(eval_dataset, self.args.eval_batch_size, torch.Generator().manual_seed(seed))
 
     PairsGroupedByLength.__name__ = PairsGroupedByLength.__qualname__ = f"{trainer_cls.__name__}GroupedByLength"
     return PairsGroupedByLength
-
-
-def with_pair_sampling(trainer_cls, args):
-    """`trainer_cls` as it is, or grouped by pair length when the recipe asks for `group_by_length`."""
-    return group_pairs_by_length(trainer_cls) if args.train_sampling_strategy == "group_by_length" else trainer_cls

@@ -28,9 +28,11 @@ EFFECTS = {
 }
 
 
-def effect(trainer: str, truncation_mode: str = "keep_start") -> str:
-    """The EFFECTS key of `trainer` ('reward' or 'dpo') under `truncation_mode`."""
-    return "dpo_keep_end" if trainer == "dpo" and truncation_mode == "keep_end" else trainer
+def effect(trainer: str, args) -> str:
+    """The EFFECTS key of `trainer` ('reward' or 'dpo') under the config's `truncation_mode` (KTO's, ORPO's and
+    CPO's configs have none: they keep the start)."""
+    keep_end = getattr(args, "truncation_mode", "keep_start") == "keep_end"
+    return "dpo_keep_end" if trainer == "dpo" and keep_end else trainer
 
 
 @dataclass(frozen=True)

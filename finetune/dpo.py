@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None):
     # TRL cuts long rows without a word; counted once, on the process that logs
     lengths = length_report(data.train.to_list(), tokenizer, args.max_length) if args.process_index == 0 else None
     if lengths:
-        warn_if_long(lengths, effect("dpo", getattr(args, "truncation_mode", "keep_start")))  # KTO/ORPO/CPO have none
+        warn_if_long(lengths, effect("dpo", args))
     model, adapter_start = load_start_model(model_args, args)
     finalize_for_chat(model, tokenizer)
     peft_config = get_peft_config(model_args)

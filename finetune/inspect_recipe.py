@@ -211,7 +211,7 @@ def _inspect_dpo(argv: list[str], n: int, markers: tuple[str, str], legend: str)
               f"duplicates removed: {sum(s.duplicates for s in data.report.sources)}",
               *length_lines(longest, None, False, args.truncation_mode, per="pair",
                             detail=" (prompt + longer completion)"),
-              long_rows_line(report, effect("dpo", args.truncation_mode))
+              long_rows_line(report, effect("dpo", args))
               or f"all {report.rows} pairs fit max_length={args.max_length}"]
     return lines
 

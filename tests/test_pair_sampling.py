@@ -8,17 +8,16 @@ from pathlib import Path
 import pytest
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from corral.pair_sampling import padded_length
+from corral.pair_sampling import padded_length, padded_tokens
 from finetune.dpo import main as dpo_main
 from reward.train import main as reward_main
 
 REPO = Path(__file__).resolve().parent.parent
-TRAINERS = {"reward": (reward_main, "reward/full.yaml", ("chosen_ids", "rejected_ids")),
-            "dpo": (dpo_main, "dpo/full.yaml", ("prompt_ids", "chosen_ids", "rejected_ids"))}
+TRAINERS = {"reward": (reward_main, "reward/full.yaml"), "dpo": (dpo_main, "dpo/full.yaml")}
 
 
 def _train(tiny_small: Path, out: Path, name: str, strategy: str):
-    main, recipe, _ = TRAINERS[name]
+    main, recipe = TRAINERS[name]
     return main([str(REPO / "recipes/tiny" / recipe), "--model_name_or_path", str(tiny_small / "tiny-base"),
                  "--datasets", f"[{{path: {tiny_small / 'tiny-world/safety_pref_train.jsonl'}}}]",
                  "--eval_datasets", f"[{{path: {tiny_small / 'tiny-world/pref_heldout.jsonl'}}}]",
@@ -28,12 +27,7 @@ def _train(tiny_small: Path, out: Path, name: str, strategy: str):
 
 
 def _padded_tokens(trainer) -> int:
-    """Tokens the collator pads the epoch's batches to: per batch, its size x its longest row."""
-    dataset = trainer.train_dataset
-    order = list(trainer._get_train_sampler())
-    size = trainer.args.train_batch_size
-    batches = [order[i:i + size] for i in range(0, len(order), size)]
-    return sum(len(b) * max(padded_length(dataset[j]) for j in b) for b in batches)
+    return padded_tokens(trainer.train_dataset, list(trainer._get_train_sampler()), trainer.args.train_batch_size)
 
 
 @pytest.mark.parametrize("name", TRAINERS)
